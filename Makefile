@@ -1,0 +1,70 @@
+# ds2ray: two commands on a fresh machine.
+#   make demo   installs what it needs, then runs the main job on its embedded default
+#   make test   installs what it needs, then runs the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KENLM_HOME ?= $(HOME)/.cache/ds2ray/kenlm
+KENLM_VERSION ?= 0.3.0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := espeak-ng sox libsox-fmt-all flite cmake build-essential \
+	libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev \
+	zlib1g-dev libbz2-dev liblzma-dev
+DEMO_ARGS ?=
+TEST_ARGS ?=
+
+.PHONY: setup apt venv kenlm demo test bench clean-venv help
+
+help:
+	@echo "make demo    install everything, then run the demo job (synthetic corpus on a local Ray)"
+	@echo "make test    install everything, then run the tests"
+	@echo "make setup   install only (idempotent: a re-run takes seconds)"
+	@echo "make bench   run the benchmarks in bench/"
+
+setup: apt venv kenlm
+
+apt:
+	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then :; else \
+		echo "== installing Debian packages: $(APT_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@echo "== creating $(VENV) and installing ds2ray[dev]"
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip setuptools wheel
+	@$(PY) -m pip install -q torch==2.13.0
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+# KenLM's lmplz and build_binary are in no Debian or PyPI package: build them from the kenlm sdist
+# into a cache outside the repo, once.
+kenlm: $(KENLM_HOME)/bin/lmplz
+
+$(KENLM_HOME)/bin/lmplz: | venv
+	@echo "== building KenLM lmplz/build_binary into $(KENLM_HOME) (about 2 minutes, once)"
+	@set -e; tmp=$$(mktemp -d); \
+	$(PY) -m pip download -q --no-binary kenlm --no-deps kenlm==$(KENLM_VERSION) -d $$tmp; \
+	tar xzf $$tmp/kenlm-*.tar.gz -C $$tmp; src=$$(ls -d $$tmp/kenlm-*/); \
+	mkdir -p $$src/build; cd $$src/build; \
+	cmake .. -DCMAKE_BUILD_TYPE=Release >/dev/null; \
+	make -j$$(nproc) lmplz build_binary >/dev/null; \
+	mkdir -p $(KENLM_HOME)/bin.tmp; cp bin/lmplz bin/build_binary $(KENLM_HOME)/bin.tmp/; \
+	rm -rf $(KENLM_HOME)/bin; mv $(KENLM_HOME)/bin.tmp $(KENLM_HOME)/bin; rm -rf $$tmp
+	@echo "== KenLM binaries in $(KENLM_HOME)/bin"
+
+demo: setup
+	@$(PY) -m jobs.demo $(DEMO_ARGS)
+
+test: setup
+	@$(PY) -m pytest $(TEST_ARGS)
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Subcommands of the ``ds2ray`` console script (see :mod:`ds2ray.cli`)."""

@@ -1,0 +1,1 @@
+"""Data layer: manifests, audio loading, features, normalisation, vocabularies, corpora."""
