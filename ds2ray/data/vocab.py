@@ -143,6 +143,8 @@ def build_vocabulary(texts: Iterable[str], *, language: str = "en", count_thresh
         counts.update(normalize_text(text, language))
         n += 1
     kept = {c for c, k in counts.items() if k > count_threshold}
+    if language == "en" and " " in counts:
+        kept.add(" ")  # the word separator is never thresholded away
     dropped = {c: k for c, k in counts.items() if c not in kept}
     if language == "en":
         order = [c for c in ENGLISH_CHARS if c in kept] + sorted(kept - set(ENGLISH_CHARS))

@@ -1,0 +1,249 @@
+"""``ds2ray prepare synth``: a synthetic speech corpus from text, seeded and deterministic.
+
+Utterance ``i`` draws its split, sentence, voice, speed and pitch from ``Random((seed, i))``, so
+the same flags always give the same corpus. Dev and test use voice *timbres* (espeak variants,
+flite voices) never heard in training, and sentences never seen in training.
+
+Re-runnable: WAVs are written under temp names and renamed, a re-run reuses finished WAVs, and
+``synth.json`` (written last) marks a finished corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import hashlib
+import json
+import logging
+import os
+import random
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+from ds2ray import fileio
+
+log = logging.getLogger(__name__)
+
+HELP = "synthesize a corpus with espeak-ng (and flite/festival) voices; held-out voices for dev/test"
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    text: str | None = None  # sentence file; None = the built-in English list
+    engines: tuple[str, ...] = ("espeak",)
+    hours: float | None = 1.0
+    num_utterances: int | None = None
+    dev_fraction: float = 0.05
+    test_fraction: float = 0.05
+    heldout_timbres: int = 3  # per held-out split
+    min_speed: float = 0.85
+    max_speed: float = 1.2
+    min_pitch: float = 0.7
+    max_pitch: float = 1.3
+    sample_rate: int = 16000
+    seed: int = 0
+
+    def fingerprint(self, sentences: list[str]) -> str:
+        h = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode())
+        h.update("\n".join(sentences).encode())
+        return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Job:
+    index: int
+    split: str
+    sentence: str
+    voice_id: str
+    speed: float
+    pitch: float
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out-dir", required=True, help="corpus folder (wav/ and manifest.{train,dev,test}.jsonl)")
+    p.add_argument("--text", default=None, help="sentence file, one per line (default: built-in English list)")
+    p.add_argument("--engines", default="espeak",
+                   help="comma-separated TTS engines: espeak (espeak-ng), flite, festival; 'all' = every installed one")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--hours", type=float, default=None, help="target total audio hours (default 1.0)")
+    size.add_argument("--num-utterances", type=int, default=None, help="exact number of utterances instead")
+    p.add_argument("--dev-fraction", type=float, default=0.05, help="share of utterances (and sentences) for dev")
+    p.add_argument("--test-fraction", type=float, default=0.05, help="share of utterances (and sentences) for test")
+    p.add_argument("--heldout-timbres", type=int, default=3, help="voice timbres held out for dev and for test each")
+    p.add_argument("--speed-range", type=float, nargs=2, default=(0.85, 1.2), metavar=("MIN", "MAX"),
+                   help="speaking-rate factors")
+    p.add_argument("--pitch-range", type=float, nargs=2, default=(0.7, 1.3), metavar=("MIN", "MAX"),
+                   help="pitch factors")
+    p.add_argument("--sample-rate", type=int, default=16000, help="output sample rate")
+    p.add_argument("--seed", type=int, default=0, help="corpus seed")
+    p.add_argument("--num-workers", type=int, default=os.cpu_count() or 1, help="parallel synthesis workers")
+    p.add_argument("--overwrite", action="store_true", help="rebuild even if a finished corpus with other settings exists")
+
+
+def run(args: argparse.Namespace) -> dict[str, str]:
+    from ds2ray.data.corpora.tts import ENGINES
+
+    engines = tuple(n for n in ENGINES if ENGINES[n].available()) if args.engines == "all" else \
+        tuple(e.strip() for e in args.engines.split(",") if e.strip())
+    cfg = SynthConfig(
+        text=args.text, engines=engines,
+        hours=None if args.num_utterances else (args.hours if args.hours is not None else 1.0),
+        num_utterances=args.num_utterances, dev_fraction=args.dev_fraction, test_fraction=args.test_fraction,
+        heldout_timbres=args.heldout_timbres, min_speed=args.speed_range[0], max_speed=args.speed_range[1],
+        min_pitch=args.pitch_range[0], max_pitch=args.pitch_range[1], sample_rate=args.sample_rate,
+        seed=args.seed)
+    return synthesize_corpus(cfg, Path(args.out_dir), num_workers=args.num_workers, overwrite=args.overwrite)
+
+
+def load_sentences(path: str | None) -> list[str]:
+    if path is None:
+        raw = resources.files("ds2ray.resources").joinpath("sentences_en.txt").read_text(encoding="utf-8")
+    else:
+        raw = Path(path).read_text(encoding="utf-8")
+    sentences = list(dict.fromkeys(s.strip() for s in raw.splitlines() if s.strip()))
+    if not sentences:
+        raise ValueError(f"no sentences in {path or 'the built-in list'}")
+    return sentences
+
+
+def plan_splits(cfg: SynthConfig, sentences: list[str], voices: list) -> tuple[dict, dict]:
+    """Disjoint sentence pools and voice pools per split; held-out splits get whole timbres."""
+    rng = random.Random(cfg.seed)
+    shuffled = sentences[:]
+    rng.shuffle(shuffled)
+    n = len(shuffled)
+    n_dev = max(1, round(n * cfg.dev_fraction)) if cfg.dev_fraction > 0 else 0
+    n_test = max(1, round(n * cfg.test_fraction)) if cfg.test_fraction > 0 else 0
+    if n - n_dev - n_test < 1:
+        raise ValueError(f"only {n} sentences: too few for train/dev/test splits")
+    text_pools = {"dev": shuffled[:n_dev], "test": shuffled[n_dev:n_dev + n_test], "train": shuffled[n_dev + n_test:]}
+
+    timbres = sorted({v.timbre for v in voices})
+    rng.shuffle(timbres)
+    k = cfg.heldout_timbres
+    if len(timbres) < 2 * k + 1:
+        raise ValueError(f"{len(timbres)} voice timbres cannot hold out {k} for dev and {k} for test; "
+                         "lower --heldout-timbres or add --engines")
+    held = {"dev": set(timbres[:k]), "test": set(timbres[k:2 * k])}
+    voice_pools = {
+        "dev": [v for v in voices if v.timbre in held["dev"]],
+        "test": [v for v in voices if v.timbre in held["test"]],
+        "train": [v for v in voices if v.timbre not in held["dev"] | held["test"]],
+    }
+    return text_pools, voice_pools
+
+
+def make_job(cfg: SynthConfig, index: int, text_pools: dict, voice_pools: dict) -> Job:
+    rng = random.Random(f"{cfg.seed}:{index}")
+    r = rng.random()
+    split = "dev" if r < cfg.dev_fraction else "test" if r < cfg.dev_fraction + cfg.test_fraction else "train"
+    voice = rng.choice(voice_pools[split])
+    return Job(index, split, rng.choice(text_pools[split]), voice.id, round(rng.uniform(cfg.min_speed, cfg.max_speed), 3),
+               round(rng.uniform(cfg.min_pitch, cfg.max_pitch), 3))
+
+
+def synthesize_corpus(cfg: SynthConfig, out_dir: Path, *, num_workers: int = 1, overwrite: bool = False,
+                      progress: bool = True) -> dict[str, str]:
+    from tqdm import tqdm
+
+    from ds2ray.data.corpora.tts import get_engine
+    from ds2ray.data.manifest import ManifestEntry, write_manifest
+    from ds2ray.data.text import normalize_text
+
+    sentences = load_sentences(cfg.text)
+    fingerprint = cfg.fingerprint(sentences)
+    marker = out_dir / "synth.json"
+    manifests = {s: str(out_dir / f"manifest.{s}.jsonl") for s in SPLITS}
+    if marker.exists():
+        done = json.loads(marker.read_text())
+        if done.get("fingerprint") == fingerprint and all(Path(p).exists() for p in manifests.values()):
+            counts = {k: v["utterances"] for k, v in done.get("summary", {}).items()}
+            log.info("synthetic corpus in %s is already built %s; skipping", out_dir, counts)
+            return manifests
+        if not overwrite:
+            raise ValueError(f"{out_dir} holds a synthetic corpus built with other settings; pass --overwrite "
+                             "or choose another --out-dir")
+        marker.unlink()
+
+    engines = {name: get_engine(name) for name in cfg.engines}
+    voices = [v for e in engines.values() for v in e.voices()]
+    by_id = {v.id: v for v in voices}
+    text_pools, voice_pools = plan_splits(cfg, sentences, voices)
+    target_s = None if cfg.num_utterances else cfg.hours * 3600
+    limit = cfg.num_utterances or 10 ** 9
+
+    def synth(job: Job) -> tuple[Job, str, float]:
+        path = out_dir / "wav" / job.split / f"synth_{job.index:07d}.wav"
+        if path.exists():  # finished by an earlier run (written under a temp name, then renamed)
+            import soundfile as sf
+
+            return job, str(path), sf.info(str(path)).duration
+        voice = by_id[job.voice_id]
+        audio, rate = engines[voice.engine].synthesize(job.sentence, voice, job.speed, job.pitch)
+        from ds2ray.data.audio import to_mono_resampled
+
+        audio = to_mono_resampled(audio, rate, cfg.sample_rate)
+        _write_wav_atomic(path, audio, cfg.sample_rate)
+        return job, str(path), len(audio) / cfg.sample_rate
+
+    results: dict[int, tuple[Job, str, float]] = {}
+    total = 0.0
+    next_index = 0
+    stop_at: int | None = None
+    bar = tqdm(total=round(target_s) if target_s else limit, unit="s" if target_s else "utt",
+               desc="synthesizing", disable=not progress)
+    with cf.ThreadPoolExecutor(max(1, num_workers)) as pool:
+        pending: dict[cf.Future, int] = {}
+        contiguous = 0  # results[0:contiguous] are all done: the cut is decided in index order
+        while True:
+            while stop_at is None and len(pending) < 4 * max(1, num_workers) and next_index < limit:
+                job = make_job(cfg, next_index, text_pools, voice_pools)
+                pending[pool.submit(synth, job)] = next_index
+                next_index += 1
+            if not pending:
+                break
+            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                i = pending.pop(fut)
+                results[i] = fut.result()
+            while contiguous in results and stop_at is None:
+                total += results[contiguous][2]
+                bar.update(round(results[contiguous][2]) if target_s else 1)
+                contiguous += 1
+                if (target_s and total >= target_s) or contiguous >= limit:
+                    stop_at = contiguous
+    bar.close()
+    keep = sorted(i for i in results if stop_at is None or i < stop_at)
+    for i in set(results) - set(keep):  # overshoot past the target, finished in parallel
+        Path(results[i][1]).unlink(missing_ok=True)
+
+    per_split: dict[str, list] = {s: [] for s in SPLITS}
+    for i in keep:
+        job, path, duration = results[i]
+        voice = by_id[job.voice_id]
+        per_split[job.split].append(ManifestEntry(
+            audio_filepath=path, duration=duration, text=normalize_text(job.sentence, "en"), speaker=voice.id,
+            extra={"timbre": voice.timbre, "speed": job.speed, "pitch": job.pitch}))
+    for split in SPLITS:
+        if not per_split[split]:
+            raise ValueError(f"the {split} split came out empty; synthesize more (--hours/--num-utterances) "
+                             "or raise --dev-fraction/--test-fraction")
+        write_manifest(manifests[split], per_split[split])
+    summary = {s: {"utterances": len(v), "hours": round(sum(e.duration for e in v) / 3600, 3),
+                   "voices": len({e.speaker for e in v}), "timbres": sorted({e.extra["timbre"] for e in v})}
+               for s, v in per_split.items()}
+    with fileio.atomic_write(marker) as fh:
+        json.dump({"fingerprint": fingerprint, "config": asdict(cfg), "summary": summary}, fh, indent=1)
+    log.info("synthetic corpus: %s", {s: (v["utterances"], v["hours"]) for s, v in summary.items()})
+    return manifests
+
+
+def _write_wav_atomic(path: Path, audio, sample_rate: int) -> None:
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    sf.write(str(tmp), audio, sample_rate, subtype="PCM_16", format="WAV")
+    os.replace(tmp, path)

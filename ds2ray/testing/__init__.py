@@ -1,0 +1,1 @@
+"""Seeded signal generators and tiny corpora shared by tests and benchmarks."""

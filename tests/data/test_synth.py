@@ -1,0 +1,65 @@
+import json
+
+import pytest
+
+from ds2ray.data.corpora.synth import SynthConfig, synthesize_corpus
+from ds2ray.data.corpora.tts import EspeakEngine
+from ds2ray.data.manifest import read_manifest
+
+pytestmark = pytest.mark.skipif(not EspeakEngine.available(), reason="espeak-ng not installed (make setup)")
+
+
+def _corpus(out, **kw):
+    cfg = SynthConfig(**{"num_utterances": 40, "hours": None, "heldout_timbres": 2, "dev_fraction": 0.1,
+                         "test_fraction": 0.1, **kw})
+    return synthesize_corpus(cfg, out, num_workers=2, progress=False)
+
+
+def test_splits_hold_out_voices_and_sentences(tmp_path):
+    paths = _corpus(tmp_path / "c")
+    man = {s: read_manifest(p) for s, p in paths.items()}
+    assert sum(len(m) for m in man.values()) == 40
+    timbres = {s: {e.extra["timbre"] for e in m} for s, m in man.items()}
+    texts = {s: {e.text for e in m} for s, m in man.items()}
+    assert not timbres["train"] & timbres["test"] and not timbres["train"] & timbres["dev"]
+    assert not texts["train"] & texts["test"] and not texts["train"] & texts["dev"]
+    for e in man["train"]:
+        assert e.text == e.text.lower() and e.duration > 0.3
+    import soundfile as sf
+
+    info = sf.info(man["test"][0].audio_filepath)
+    assert info.samplerate == 16000 and abs(info.duration - man["test"][0].duration) < 1e-3
+
+
+def test_deterministic_and_rerun_skips(tmp_path):
+    a = _corpus(tmp_path / "a", seed=3)
+    b = _corpus(tmp_path / "b", seed=3)
+    rows = lambda p: [(r["text"], r["speaker"], r["speed"]) for r in map(json.loads, open(p))]  # noqa: E731
+    assert rows(a["train"]) == rows(b["train"])
+    marker = (tmp_path / "a" / "synth.json").stat().st_mtime_ns
+    _corpus(tmp_path / "a", seed=3)
+    assert (tmp_path / "a" / "synth.json").stat().st_mtime_ns == marker
+    with pytest.raises(ValueError, match="--overwrite"):
+        _corpus(tmp_path / "a", seed=4)
+
+
+def test_hours_target(tmp_path):
+    paths = _corpus(tmp_path / "h", num_utterances=None, hours=60 / 3600)
+    total = sum(e.duration for p in paths.values() for e in read_manifest(p))
+    assert 60 <= total < 75  # stops at the first utterance that reaches the target
+
+
+def test_cli_prepare_synth(tmp_path, capsys):
+    from ds2ray.cli import main
+
+    assert main(["prepare", "synth", "--out-dir", str(tmp_path / "s"), "--num-utterances", "30",
+                 "--heldout-timbres", "1", "--text", str(_sentences(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "train:" in out and "test:" in out
+
+
+def _sentences(tmp_path):
+    p = tmp_path / "s.txt"
+    p.write_text("\n".join(f"sentence number {w} is here" for w in
+                           "one two three four five six seven eight nine ten eleven twelve".split()))
+    return p
