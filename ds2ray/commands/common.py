@@ -6,7 +6,7 @@ import argparse
 
 
 def add_manifest_args(p: argparse.ArgumentParser, *, required: bool = True, multiple: bool = True) -> None:
-    p.add_argument("--manifest", required=required, action="append" if multiple else "store",
+    p.add_argument("--manifest", "--manifest-path", "--manifest_path", dest="manifest", required=required, action="append" if multiple else "store",
                    help="JSON-lines manifest (local path or fsspec URL)" + ("; repeat for several" if multiple else ""))
     p.add_argument("--min-duration", type=float, default=None, help="drop utterances shorter than this (s)")
     p.add_argument("--max-duration", type=float, default=None, help="drop utterances longer than this (s)")
@@ -22,8 +22,9 @@ def read_manifest_args(args: argparse.Namespace):
 
 
 def add_feature_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--feature", choices=("linear", "fbank", "mfcc"), default=None,
-                   help="feature kind (default: linear, the DS2 spectrogram)")
+    p.add_argument("--feature", "--specgram-type", "--specgram_type", dest="feature",
+                   choices=("linear", "fbank", "mfcc"), default=None,
+                   help="feature kind (default: linear, the DS2 spectrogram; seed: specgram_type)")
     p.add_argument("--feature-config", default=None, help="FeatureConfig JSON file (fields override defaults)")
     p.add_argument("--sample-rate", type=int, default=None, help="target sample rate (default 16000)")
 

@@ -14,9 +14,9 @@ def register(sub) -> None:
                                    "and save per-feature mean and std with the feature config.")
     add_manifest_args(p)
     add_feature_args(p)
-    p.add_argument("--num-samples", type=int, default=2000,
+    p.add_argument("--num-samples", "--num_samples", type=int, default=2000,
                    help="utterances to sample (seed: num_samples; 0 = all)")
-    p.add_argument("--out", required=True, help="output .npz (seed: output_path)")
+    p.add_argument("--out", "--output-path", "--output_path", required=True, help="output .npz (seed: output_path)")
     p.add_argument("--num-workers", type=int, default=min(4, os.cpu_count() or 1), help="processes")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.set_defaults(func=run)

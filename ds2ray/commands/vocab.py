@@ -13,10 +13,11 @@ def register(sub) -> None:
                                    "seen more than --count-threshold times. Characters left out are "
                                    "reported with their counts.")
     add_manifest_args(p)
-    p.add_argument("--out", required=True, help="vocabulary JSON to write")
+    p.add_argument("--out", "--vocab-path", "--vocab_path", dest="out", required=True,
+                   help="vocabulary JSON to write (seed: vocab_path)")
     p.add_argument("--language", choices=("en", "zh", "auto"), default="auto",
                    help="English (letters, apostrophe, space) or Mandarin (characters, no spaces)")
-    p.add_argument("--count-threshold", type=int, default=0,
+    p.add_argument("--count-threshold", "--count_threshold", type=int, default=0,
                    help="keep characters seen more than this many times (seed: count_threshold)")
     p.set_defaults(func=run)
 
