@@ -21,4 +21,6 @@ BUILDERS: dict[str, str] = {
     "voxforge": "ds2ray.data.corpora.voxforge",
     "an4": "ds2ray.data.corpora.an4",
     "folder": "ds2ray.data.corpora.folder",
+    "noise": "ds2ray.data.corpora.noise",
+    "impulse": "ds2ray.data.corpora.impulse",
 }
