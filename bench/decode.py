@@ -1,0 +1,230 @@
+"""Decoding speed: times real time per core for greedy and beam search, with and without a 3-gram LM,
+and the speedup of 2 parallel beam-search workers over 1.
+
+Log-probs come from a trained checkpoint when ``--checkpoint`` and ``--manifest`` are given (computed
+once, then every decoder runs on them). Otherwise they are SYNTHESISED from real English transcripts
+(``ds2ray/resources/sentences_en.txt``): a peaky CTC-like matrix at 50 frames/s (DS2's 20 ms output
+stride) where each character gets one frame and 1-3 blank frames follow it, the best class takes
+50-99 % of the mass, and 5 % of characters are confused with another letter. The output says which.
+
+The 3-gram LM is built with lmplz from sentences the test transcripts do not use (``--lm`` to use
+your own). Single-worker figures use process CPU time (robust on a shared machine); the parallel
+speedup compares wall times of warm workers (pool start-up and LM loading excluded).
+
+Targets: beam 100 + 3-gram >= 50x real time per core, greedy >= 2000x, near-linear speedup.
+
+    python bench/decode.py [--num-utterances 80] [--checkpoint C --manifest M] [--lm LM]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+FRAMES_PER_SECOND = 50.0  # DS2: 10 ms feature hop, time stride 2
+TARGETS = {"greedy": 2000.0, "beam100+lm": 50.0}
+
+
+def real_sentences() -> list[str]:
+    text = resources.files("ds2ray.resources").joinpath("sentences_en.txt").read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()]
+
+
+#: Synthetic output profiles. "peaky": what CTC models are known for, confident blanks almost
+#: everywhere (residual mass 10^U(-4,-1.3) on blank frames, characters at p U(0.6, 0.99));
+#: "uncertain": a weak model, every frame split over 2-3 classes (a stress case).
+PROFILES = {
+    "peaky": {"blank_residual_log10": (-4.0, -1.3), "char_p": (0.6, 0.99)},
+    "uncertain": {"blank_residual_log10": (-3.0, -1.0), "char_p": (0.5, 0.99)},
+}
+
+
+def synth_log_probs(text: str, vocab, rng: np.random.Generator, profile: str = "peaky",
+                    confusion: float = 0.05) -> np.ndarray:
+    """(T, V) CTC-like log-probs spelling ``text`` (normalised) at 50 frames/s.
+
+    Each character gets one frame (a wrong letter with probability ``confusion``) followed by 1-3
+    blank frames. The residual mass of a frame goes 70 % to one competitor (a blank frame: a
+    neighbouring character; a character frame: blank, or the true letter when the best one is
+    wrong) and 30 % to a random letter; the other classes get ~e^-9.
+    """
+    prof = PROFILES[profile]
+    labels = vocab.labels
+    letters = [i for i, c in enumerate(labels) if c.isalpha()]
+    ids = vocab.encode(text)
+    frames: list[tuple[int, int]] = [(0, ids[0])] * int(rng.integers(2, 6))  # (best class, neighbour char)
+    for k, i in enumerate(ids):
+        if k and ids[k - 1] == i:
+            frames.append((0, i))  # CTC needs a blank between repeats
+        wrong = rng.random() < confusion and labels[i].isalpha()
+        frames.append((int(rng.choice(letters)) if wrong else i, i))  # a wrong letter keeps the true one second
+        nxt = ids[k + 1] if k + 1 < len(ids) else i
+        frames += [(0, int(rng.choice([i, nxt])))] * int(rng.integers(1, 4))
+    frames += [(0, ids[-1])] * int(rng.integers(2, 6))
+    T, V = len(frames), vocab.size
+    probs = np.exp(rng.normal(-9.0, 1.0, size=(T, V)))
+    lo, hi = prof["blank_residual_log10"]
+    for t, (best, neighbour) in enumerate(frames):
+        if best == 0:
+            rest = 10.0 ** rng.uniform(lo, hi)
+            competitor = neighbour
+        else:
+            rest = 1.0 - rng.uniform(*prof["char_p"])
+            competitor = neighbour if neighbour != best else 0
+        probs[t, best] += 1.0 - rest
+        probs[t, competitor] += 0.7 * rest
+        probs[t, int(rng.choice(letters))] += 0.3 * rest
+    probs /= probs.sum(axis=1, keepdims=True)
+    return np.log(probs).astype(np.float32)
+
+
+def frame_stats(lps: list[np.ndarray], token_min_logp: float = -5.0) -> dict[str, float]:
+    """How peaky: mean classes per frame at or above ``token_min_logp``; share of blank-only frames."""
+    allf = np.concatenate(lps)
+    above = (allf >= token_min_logp).sum(axis=1)
+    blank_only = (allf.argmax(axis=1) == 0) & (above == 1)
+    return {"classes_above_min_logp_per_frame": round(float(above.mean()), 3),
+            "blank_only_frames": round(float(blank_only.mean()), 3)}
+
+
+def checkpoint_log_probs(checkpoint: str, manifest: str, n: int):
+    from ds2ray.data.manifest import read_manifest
+    from ds2ray.evaluate import compute_log_probs
+    from ds2ray.model.checkpoint import load_checkpoint
+
+    entries = read_manifest(manifest).entries[:n]
+    vocab = load_checkpoint(checkpoint).vocab
+    lps = compute_log_probs(checkpoint, entries, num_workers=0, progress=False)
+    return lps, vocab, [e.text for e in entries], sum(e.duration for e in entries)
+
+
+def build_bench_lm(sentences: list[str], folder: Path) -> Path:
+    from ds2ray.lm.build import LMBuildConfig, build_lm
+    from ds2ray.lm.corpus import prepare_corpus
+
+    raw = folder / "lm_corpus.txt"
+    raw.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    clean = folder / "lm_clean.txt"
+    prepare_corpus([raw], clean, language="en")
+    return build_lm(clean, folder / "bench3.bin", LMBuildConfig(order=3, memory="256M")).model_path
+
+
+def time_decoder(config, vocab, lps) -> tuple[list[str], float, float]:
+    """Decode in this process: (texts, cpu seconds, wall seconds); LM loading excluded."""
+    from ds2ray.decode import build_decoder
+
+    dec = build_decoder(config, vocab)
+    dec.decode(lps[0])  # warm caches
+    c0, w0 = time.process_time(), time.perf_counter()
+    texts = dec.decode_batch(lps)
+    return texts, time.process_time() - c0, time.perf_counter() - w0
+
+
+def time_parallel(config, vocab, lps, workers: int) -> tuple[float, float]:
+    """(wall seconds, summed worker CPU seconds) to decode ``lps`` over ``workers`` warm processes."""
+    from ds2ray.decode.parallel import ParallelDecoder
+
+    with ParallelDecoder(config, vocab, num_workers=workers, backend="process" if workers > 1 else "serial") as pd:
+        pd.decode(lps[: workers * 2])  # start the workers, load the LM in each
+        w0 = time.perf_counter()
+        pd.decode(lps)
+        return time.perf_counter() - w0, pd.worker_cpu_s
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--num-utterances", type=int, default=80, help="utterances to decode per setting")
+    p.add_argument("--checkpoint", default=None, help="trained checkpoint: use its log-probs (with --manifest)")
+    p.add_argument("--manifest", default=None, help="manifest for --checkpoint")
+    p.add_argument("--lm", default=None, help="3-gram LM to use (default: build one from held-out sentences)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic log-probs")
+    p.add_argument("--out", default="bench/results/decode.json", help="JSON results")
+    args = p.parse_args()
+
+    import torch
+
+    from ds2ray.data.vocab import Vocabulary
+    from ds2ray.decode import DecoderConfig
+    from ds2ray.lm.corpus import preprocess_english
+    from ds2ray.metrics import wer
+
+    torch.set_num_threads(1)
+    sentences = real_sentences()
+    n = args.num_utterances
+    rng = np.random.default_rng(args.seed)
+    if args.checkpoint:
+        if not args.manifest:
+            p.error("--checkpoint needs --manifest")
+        lps, vocab, refs, audio_s = checkpoint_log_probs(args.checkpoint, args.manifest, n)
+        source = f"checkpoint {args.checkpoint} on {args.manifest}"
+        lm_sentences = sentences
+    else:
+        vocab = Vocabulary.english()
+        refs = [preprocess_english(s) for s in sentences[:n]]
+        lps = [synth_log_probs(s, vocab, rng, "peaky") for s in refs]
+        audio_s = sum(len(x) for x in lps) / FRAMES_PER_SECOND
+        source = ("SYNTHETIC 'peaky' log-probs from real transcripts (no trained model given): "
+                  f"{FRAMES_PER_SECOND:.0f} frames/s, 5% character confusions")
+        lm_sentences = sentences[n:]  # the LM never saw the test sentences
+    tmp = Path(tempfile.mkdtemp(prefix="bench_decode_"))
+    lm = args.lm or str(build_bench_lm(lm_sentences, tmp))
+    stats = frame_stats(lps)
+    print(f"log-probs: {source}\n{len(lps)} utterances, {audio_s:.0f} s of audio, {sum(len(x) for x in lps)} frames, "
+          f"{stats['classes_above_min_logp_per_frame']} classes >= -5 per frame, "
+          f"{stats['blank_only_frames']:.0%} blank-only frames; LM: {lm}")
+
+    lm_kw = {"lm_path": lm, "alpha": 0.5, "beta": 1.0}
+    settings = [
+        ("greedy", DecoderConfig(type="greedy"), lps, audio_s),
+        ("beam100", DecoderConfig(type="beam", beam_width=100), lps, audio_s),
+        ("beam100+lm", DecoderConfig(type="beam", beam_width=100, **lm_kw), lps, audio_s),
+        ("beam500", DecoderConfig(type="beam", beam_width=500), lps, audio_s),
+        ("beam500+lm", DecoderConfig(type="beam", beam_width=500, **lm_kw), lps, audio_s),
+    ]
+    if not args.checkpoint:  # a stress case: a weak model whose frames split over 2-3 classes
+        weak = [synth_log_probs(s, vocab, rng, "uncertain") for s in refs]
+        settings.append(("beam100+lm, uncertain model", settings[2][1], weak,
+                         sum(len(x) for x in weak) / FRAMES_PER_SECOND))
+    rows = []
+    for name, cfg, mats, seconds in settings:
+        texts, cpu, wall = time_decoder(cfg, vocab, mats)
+        rows.append({"setting": name, "decoder": cfg.to_spec(), "audio_s": round(seconds, 1), **frame_stats(mats),
+                     "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
+                     "x_real_time_per_core": round(seconds / max(cpu, 1e-9), 1),
+                     "wer": round(wer(refs, texts).rate, 4)})
+    cfg = settings[2][1]
+    wall1, cpu1 = time_parallel(cfg, vocab, lps, 1)
+    wall2, cpu2 = time_parallel(cfg, vocab, lps, 2)
+    # speedup = wall1 / wall2 needs 2 idle cores; cpu1 / cpu2 (work done once either way, 1.0 = no
+    # parallel overhead) is what bounds it: 2 free cores give a speedup of about 2 * cpu1 / cpu2.
+    parallel = {"setting": "beam100+lm", "wall_1_worker_s": round(wall1, 3), "wall_2_workers_s": round(wall2, 3),
+                "speedup": round(wall1 / wall2, 2), "worker_cpu_1_s": round(cpu1, 3),
+                "worker_cpu_2_s": round(cpu2, 3), "cpu_efficiency": round(cpu1 / max(cpu2, 1e-9), 2),
+                "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+    print(f"\n{'setting':<30}{'cpu s':>9}{'wall s':>9}{'x real time/core':>18}{'WER':>8}{'target':>9}")
+    for r in rows:
+        target = TARGETS.get(r["setting"])
+        mark = "" if target is None else f"{'>=' if r['x_real_time_per_core'] >= target else '< '}{target:.0f}"
+        print(f"{r['setting']:<30}{r['cpu_s']:>9.2f}{r['wall_s']:>9.2f}{r['x_real_time_per_core']:>18.0f}"
+              f"{r['wer']:>8.3f}{mark:>9}")
+    print(f"\nparallel beam100+lm: 1 worker {wall1:.2f} s, 2 workers {wall2:.2f} s wall -> speedup "
+          f"{parallel['speedup']:.2f}x (load average {parallel['load_average']}, {os.cpu_count()} cpus); "
+          f"worker CPU {cpu1:.2f} s vs {cpu2:.2f} s summed -> efficiency {parallel['cpu_efficiency']:.2f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"source": source, "utterances": len(lps), "audio_s": round(audio_s, 1),
+                               "frame_stats": stats, "targets_x_real_time_per_core": TARGETS, "results": rows,
+                               "parallel": parallel}, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

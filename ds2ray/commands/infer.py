@@ -1,0 +1,96 @@
+"""``ds2ray infer``: show N manifest samples, reference against hypothesis, and transcribe files."""
+
+from __future__ import annotations
+
+import argparse
+
+from ds2ray.commands.test import add_decoder_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "infer", help="transcribe audio files, or show manifest samples: reference vs hypothesis",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "With --manifest, decode the first --num-samples utterances and print each target and output\n"
+            "transcription with its error rate (as the seed's infer.py did). Audio files given as arguments\n"
+            "are transcribed and printed as 'FILE<TAB>text'. The checkpoint carries its own features,\n"
+            "normaliser and vocabulary.\n\n"
+            "examples:\n"
+            "  ds2ray infer --checkpoint ckpt/ --manifest dev.jsonl --num-samples 10\n"
+            "  ds2ray infer --checkpoint ckpt/ --decoder beam --lm lm.bin a.wav b.flac"),
+    )
+    p.add_argument("files", nargs="*", metavar="FILE", help="audio files to transcribe (any format soundfile reads)")
+    p.add_argument("--checkpoint", "--model-path", "--model_path", dest="checkpoint", required=True,
+                   help="checkpoint folder (or its model.pt), local or URL")
+    p.add_argument("--manifest", "--infer-manifest", "--infer_manifest", dest="manifest", default=None,
+                   help="JSON-lines manifest to take samples from")
+    p.add_argument("--num-samples", "--num_samples", dest="num_samples", type=int, default=10,
+                   help="how many manifest utterances to show, from the top (default 10)")
+    add_decoder_args(p)
+    p.add_argument("--error-rate-type", "--error_rate_type", dest="error_rate_type", choices=("wer", "cer"),
+                   default=None, help="rate shown per sample (default: wer for English, cer for Mandarin)")
+    p.add_argument("--num-workers", type=int, default=0,
+                   help="Ray actors for the acoustic model (default 0: in this process)")
+    p.add_argument("--use-gpu", action="store_true", help="run the acoustic model on a GPU")
+    p.set_defaults(func=run)
+
+
+def _file_entries(paths: list[str]) -> list:
+    from ds2ray import fileio
+    from ds2ray.data.audio import audio_info
+    from ds2ray.data.manifest import ManifestEntry
+
+    entries = []
+    for path in paths:
+        if not fileio.exists(path):
+            raise FileNotFoundError(f"audio file not found: {path}")
+        entries.append(ManifestEntry(path, audio_info(path).duration, ""))
+    return entries
+
+
+def run(args: argparse.Namespace) -> int:
+    from ds2ray.commands.test import decoder_config_from_args, ensure_ray, load_vocab_arg
+    from ds2ray.data.manifest import read_manifest
+    from ds2ray.evaluate import check_vocabularies, compute_log_probs, decode_log_probs, score
+    from ds2ray.metrics import default_error_rate_type
+    from ds2ray.model.checkpoint import load_checkpoint
+
+    if not args.manifest and not args.files:
+        raise ValueError("nothing to transcribe: give audio files and/or --manifest")
+    if args.num_samples < 1:
+        raise ValueError(f"--num-samples must be >= 1, got {args.num_samples}")
+    samples = []
+    if args.manifest:
+        samples = list(read_manifest(args.manifest))[: args.num_samples]
+        if not samples:
+            raise ValueError(f"no utterances in {args.manifest}")
+    files = _file_entries(args.files)
+    config = decoder_config_from_args(args)
+    vocab = load_checkpoint(args.checkpoint).vocab
+    expected = load_vocab_arg(args)
+    if expected is not None:
+        check_vocabularies(vocab, expected, f"--vocab {args.vocab}")
+    if config.type != "greedy":
+        from ds2ray.decode.beam import validate_lm_for_vocab
+
+        validate_lm_for_vocab(config, vocab)
+    if args.num_workers > 0:
+        ensure_ray()
+    entries = samples + files
+    log_probs = compute_log_probs(args.checkpoint, entries, num_workers=args.num_workers, use_gpu=args.use_gpu)
+    hyps = decode_log_probs(log_probs, config, vocab, num_workers=args.decode_workers or max(args.num_workers, 1),
+                            backend="auto" if args.num_workers > 0 else "process")
+    kind = args.error_rate_type or default_error_rate_type(vocab.language)
+    if samples:
+        results = score(samples, hyps[: len(samples)], vocab.language)
+        for r in results:
+            print(f"\nTarget Transcription: {r.ref}\nOutput Transcription: {r.hyp}")
+            print(f"Current error rate [{kind}] = {r.rate(kind):.6f}")
+        from ds2ray.metrics import total
+
+        counts = total((r.word if kind == "wer" else r.char) for r in results)
+        print(f"\n{len(results)} samples: error rate [{kind}] = {counts.rate:.6f}")
+    for entry, hyp in zip(files, hyps[len(samples):]):
+        print(f"{entry.audio_filepath}\t{hyp}")
+    return 0

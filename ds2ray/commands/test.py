@@ -1,0 +1,161 @@
+"""``ds2ray test``: WER/CER of a checkpoint on a manifest, with a per-utterance file worst first.
+
+Also holds the decoder flags ``test`` and ``infer`` share (:func:`add_decoder_args`,
+:func:`decoder_config_from_args`) and :func:`ensure_ray`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from ds2ray.commands.common import add_manifest_args
+
+_DECODER_ALIASES = {"ctc_greedy": "greedy", "ctc_beam_search": "beam"}
+
+
+def add_decoder_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decoding")
+    g.add_argument("--decoder", "--decoding-method", "--decoding_method", dest="decoder", default=None,
+                   choices=("greedy", "beam", *_DECODER_ALIASES), metavar="{greedy,beam}",
+                   help="greedy (best path) or beam (prefix beam search, with --lm a KenLM LM). "
+                        "Default: beam when --lm or --tuned is given, else greedy")
+    g.add_argument("--lm", "--lang-model-path", "--lang_model_path", dest="lm", default=None,
+                   help="KenLM language model, ARPA or binary (ds2ray lm build)")
+    g.add_argument("--unigrams", default=None,
+                   help="the LM's word list, one a line (default: from the ARPA, or <lm>.unigrams.txt)")
+    g.add_argument("--alpha", type=float, default=None, help="LM weight (default 0.5, or from --tuned)")
+    g.add_argument("--beta", type=float, default=None, help="word insertion bonus (default 1.5, or from --tuned)")
+    g.add_argument("--beam-size", "--beam_size", dest="beam_size", type=int, default=None,
+                   help="beam width (default 100)")
+    g.add_argument("--beam-prune-logp", type=float, default=None,
+                   help="drop prefixes scoring this far below the best (default -10)")
+    g.add_argument("--token-min-logp", type=float, default=None,
+                   help="characters below this log-prob in a frame are not expanded (default -5)")
+    g.add_argument("--tuned", default=None,
+                   help="JSON from `ds2ray tune` with at least {\"alpha\", \"beta\"} (also lm_path, beam_width "
+                        "if present); explicit flags win")
+    g.add_argument("--vocab", "--vocab-path", "--vocab_path", dest="vocab", default=None,
+                   help="vocabulary the decoder should use; it must equal the checkpoint's (which is used anyway)")
+    g.add_argument("--decode-workers", "--num-proc-bsearch", "--num_proc_bsearch", dest="decode_workers",
+                   type=int, default=None, help="parallel beam-search workers (default: --num-workers, at least 1)")
+
+
+def read_tuned(path: str) -> dict[str, Any]:
+    """``best.json`` from the tune command: needs numeric ``alpha`` and ``beta``."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--tuned: {path} not found") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--tuned: {path} is not valid JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"--tuned: {path} must hold a JSON object with 'alpha' and 'beta'")
+    for key in ("alpha", "beta"):
+        if not isinstance(data.get(key), (int, float)) or isinstance(data.get(key), bool):
+            raise ValueError(f"--tuned: {path} needs a number in field {key!r}, got {data.get(key)!r}")
+    return data
+
+
+def decoder_config_from_args(args: argparse.Namespace):
+    """Flags > ``--tuned`` file > :class:`DecoderConfig` defaults."""
+    from ds2ray.decode.base import DecoderConfig
+
+    tuned = read_tuned(args.tuned) if args.tuned else {}
+    fields: dict[str, Any] = {}
+    for name, flag in (("alpha", args.alpha), ("beta", args.beta), ("beam_width", args.beam_size),
+                       ("lm_path", args.lm), ("unigrams", args.unigrams),
+                       ("beam_prune_logp", args.beam_prune_logp), ("token_min_logp", args.token_min_logp)):
+        value = flag if flag is not None else tuned.get(name)
+        if value is not None:
+            fields[name] = value
+    kind = _DECODER_ALIASES.get(args.decoder, args.decoder)
+    if kind is None:
+        kind = "beam" if (fields.get("lm_path") or args.tuned) else "greedy"
+    if kind == "greedy":
+        if args.lm:
+            raise ValueError("--lm needs --decoder beam (greedy decoding uses no language model)")
+        return DecoderConfig(type="greedy")
+    return DecoderConfig(type=kind, **fields)
+
+
+def load_vocab_arg(args: argparse.Namespace):
+    if not args.vocab:
+        return None
+    from ds2ray.data.vocab import Vocabulary
+
+    if not os.path.isfile(args.vocab):
+        raise FileNotFoundError(f"--vocab: {args.vocab} not found")
+    return Vocabulary.load(args.vocab)
+
+
+def ensure_ray(num_cpus: int | None = None) -> None:
+    """Join ``$RAY_ADDRESS`` if set, else start a local Ray (quietly) unless one is running."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "test", help="WER/CER of a checkpoint on a manifest",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Run the acoustic model of a checkpoint over a manifest (batched, on Ray actors, CPU or GPU),\n"
+            "decode the log-probs (greedy, or beam search with a KenLM LM), and print WER and CER with their\n"
+            "substitution/deletion/insertion counts. Writes one JSON line per utterance (ref, hyp, errors),\n"
+            "worst first.\n\n"
+            "example: ds2ray test --checkpoint ckpt/ --manifest test.jsonl --decoder beam --lm lm.bin "
+            "--alpha 0.8 --beta 1.0"),
+    )
+    p.add_argument("--checkpoint", "--model-path", "--model_path", dest="checkpoint", required=True,
+                   help="checkpoint folder (or its model.pt), local or URL")
+    add_manifest_args(p)
+    add_decoder_args(p)
+    p.add_argument("--error-rate-type", "--error_rate_type", dest="error_rate_type", choices=("wer", "cer"),
+                   default=None, help="the headline rate and the sort key (default: wer for English, cer for Mandarin)")
+    p.add_argument("--out", default="test_results.jsonl",
+                   help="per-utterance results, worst first (default test_results.jsonl)")
+    p.add_argument("--summary-json", default=None, help="also write the totals as JSON here")
+    p.add_argument("--num-workers", "--trainer-count", "--trainer_count", dest="num_workers", type=int, default=2,
+                   help="Ray actors running the acoustic model (default 2; 0 = in this process, no Ray)")
+    p.add_argument("--use-gpu", action="store_true", help="one GPU per acoustic worker")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ds2ray.commands.common import read_manifest_args
+    from ds2ray.evaluate import evaluate
+
+    manifest = read_manifest_args(args)
+    entries = list(manifest)
+    if not entries:
+        raise ValueError(f"no utterances in {', '.join(args.manifest)} (empty, or all filtered out by "
+                         "--min-duration/--max-duration)")
+    config = decoder_config_from_args(args)
+    vocab = load_vocab_arg(args)
+    if args.num_workers > 0:
+        ensure_ray()
+    report = evaluate(args.checkpoint, entries, config, vocab=vocab, num_workers=args.num_workers,
+                      use_gpu=args.use_gpu, decode_workers=args.decode_workers,
+                      progress=False if args.no_progress else None)
+    kind = args.error_rate_type
+    desc = config.type + (f" (lm {config.lm_path}, alpha {config.alpha}, beta {config.beta}, beam {config.beam_width})"
+                          if config.type == "beam" else "")
+    print(f"decoder: {desc}")
+    print(report.summary(kind))
+    report.write_jsonl(args.out, kind)
+    print(f"per-utterance results (worst first) -> {args.out}")
+    if args.summary_json:
+        with open(args.summary_json, "w", encoding="utf-8") as fh:
+            json.dump(report.to_dict(kind), fh, indent=2)
+    return 0

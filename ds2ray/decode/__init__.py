@@ -1,0 +1,20 @@
+"""CTC decoders: log-probs ``(T, V)`` -> text.
+
+- :mod:`.base`: the :class:`Decoder` protocol, :class:`DecoderConfig`, the name registry.
+- :mod:`.greedy`: best path, batched on tensors.
+- :mod:`.beam`: prefix beam search with a KenLM LM through pyctcdecode (English word LMs,
+  Mandarin character LMs).
+- :mod:`.parallel`: many utterances over spawned processes or Ray actors, LM loaded once per worker.
+"""
+
+from ds2ray.decode.base import (
+    Decoder,
+    DecoderConfig,
+    VocabularyMismatchError,
+    build_decoder,
+    decoder_names,
+    register_decoder,
+)
+
+__all__ = ["Decoder", "DecoderConfig", "VocabularyMismatchError", "build_decoder", "decoder_names",
+           "register_decoder"]

@@ -1,0 +1,240 @@
+"""CTC prefix beam search with a KenLM n-gram LM (shallow fusion), through pyctcdecode.
+
+Shapes: ``T`` frames, ``V`` classes (blank = id 0, column ``i`` is ``vocab.labels[i]``).
+
+Score of a prefix = acoustic log-prob + ``alpha`` * LM log-prob (natural log) + ``beta`` * words.
+
+English LMs are word LMs: the space label ends a word, and a word is scored when it ends. Mandarin
+LMs are character LMs whose "words" are single characters separated by spaces (the seed built them
+that way: ``ds2ray lm build --language zh`` does too). pyctcdecode only knows words that end at a
+space, so each Mandarin character label goes in as a word-start token (``"▁字"``, pyctcdecode's
+BPE convention): every character becomes one LM word, and the spaces between them are removed from
+the output.
+
+The KenLM model is loaded once per process (:func:`ds2ray.lm.load.load_lm` caches it), and so is
+pyctcdecode's wrapper around it; ``alpha``/``beta`` live in each decoder and are applied before every
+decode, so :meth:`BeamSearchDecoder.reset_params` re-tunes without reloading anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import numpy as np
+
+from ds2ray.decode import prefix_search
+from ds2ray.decode.base import DecoderConfig, VocabularyMismatchError, check_log_probs, clean_text
+from ds2ray.lm.load import LoadedLM, load_lm
+
+if TYPE_CHECKING:
+    from ds2ray.data.vocab import Vocabulary
+
+log = logging.getLogger(__name__)
+
+#: pyctcdecode's word-start marker (its "BPE" style), used for Mandarin character labels.
+WORD_START = "\u2581"
+
+# One pyctcdecode LanguageModel per loaded KenLM model and process (building its unigram trie costs
+# seconds for a large LM). Keyed by the LoadedLM object, which load_lm caches too.
+_PYCTC_LMS: dict[int, tuple[LoadedLM, Any]] = {}
+_PYCTC_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_pyctcdecode() -> Iterator[None]:
+    """Silence pyctcdecode's build-time chatter ("only N unigrams", "UNK token not found")."""
+    logger = logging.getLogger("pyctcdecode")
+    old = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
+def decoder_labels(vocab: "Vocabulary") -> list[str]:
+    """pyctcdecode labels for ``vocab``: English as is; Mandarin characters as word-start tokens."""
+    if vocab.language != "zh":
+        return vocab.labels
+    return [""] + [WORD_START if c == " " else WORD_START + c for c in vocab.chars]
+
+
+def compress_blank_runs(log_probs: np.ndarray, token_min_logp: float) -> tuple[np.ndarray, float]:
+    """Drop the 2nd..nth frame of every run of "blank-only" frames; exact for the beam search.
+
+    A frame is blank-only when blank is its best class and no other class reaches
+    ``token_min_logp``: the search then extends every prefix by blank alone. The first such frame
+    of a run can merge prefixes (one ending in a character with the same one ending in blank);
+    the following ones only add the same constant to every prefix, which changes no ranking,
+    pruning or merge. CTC outputs are peaky (mostly confident blanks), so this removes most frames.
+
+    ``log_probs``: ``(T, V)`` normalised log-probs. Returns ``(T_kept, V)`` and the dropped frames'
+    total blank log-prob (add it to scores to recover the uncompressed ones).
+    """
+    if len(log_probs) < 2:
+        return log_probs, 0.0
+    blank_only = (log_probs.argmax(axis=1) == 0) & ~(log_probs[:, 1:] >= token_min_logp).any(axis=1)
+    drop = blank_only.copy()
+    drop[0] = False
+    drop[1:] &= blank_only[:-1]
+    if not drop.any():
+        return log_probs, 0.0
+    return log_probs[~drop], float(log_probs[drop, 0].sum())
+
+
+def _normalise(log_probs: np.ndarray) -> np.ndarray:
+    """What pyctcdecode does to its input (log-softmax, clipped at log(1e-15)), done once here."""
+    from pyctcdecode.constants import MIN_TOKEN_CLIP_P
+
+    shifted = log_probs - log_probs.max(axis=1, keepdims=True)
+    out = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return np.clip(out, np.log(MIN_TOKEN_CLIP_P), 0).astype(np.float32)
+
+
+def check_lm_vocabulary(vocab: "Vocabulary", unigrams: Sequence[str], lm_name: str) -> None:
+    """Raise :class:`VocabularyMismatchError` naming the characters when an LM with these
+    ``unigrams`` cannot serve ``vocab``.
+
+    English (word LM): every LM word must be spellable with the vocabulary; words with other
+    characters mean the LM was built from differently normalised text. Mandarin (character LM): LM
+    words must be single characters, and the LM must know some of the vocabulary's characters
+    (a large LM knowing more characters than the acoustic model is normal).
+    """
+    producible = set(vocab.chars) - {" "}
+    lm_chars = set("".join(unigrams))
+    vocab_only = "".join(sorted(producible - lm_chars))
+    lm_only = "".join(sorted(lm_chars - producible))
+    if vocab.language == "zh":
+        multi = [w for w in unigrams if len(w) > 1]
+        if len(multi) > len(unigrams) // 2:
+            raise VocabularyMismatchError(
+                f"language model {lm_name}: {len(multi)} of {len(unigrams)} words are longer than one "
+                f"character (e.g. {multi[:5]}); Mandarin decoding needs a character LM whose words are single "
+                "characters. Build one with `ds2ray lm build --language zh`."
+            )
+        if not producible & lm_chars:
+            raise VocabularyMismatchError(
+                f"language model {lm_name} shares no character with the {len(producible)}-character Mandarin "
+                f"vocabulary (vocabulary: {vocab_only[:60]!r}..., LM: {lm_only[:60]!r}...). Use an LM built "
+                "from text in the same script (`ds2ray lm build --language zh`)."
+            )
+        if vocab_only:
+            log.info("%d vocabulary characters are unknown to the LM: %r", len(vocab_only), vocab_only[:60])
+        return
+    if lm_only:
+        bad = [w for w in unigrams if set(w) - producible]
+        raise VocabularyMismatchError(
+            f"language model {lm_name}: {len(bad)} of {len(unigrams)} words use "
+            f"characters the vocabulary cannot produce: {lm_only!r} (e.g. {bad[:5]}). Vocabulary "
+            f"characters: {''.join(vocab.chars)!r}"
+            + (f"; vocabulary characters the LM never uses: {vocab_only!r}" if vocab_only else "")
+            + ". Rebuild the LM from text normalised like the transcripts (`ds2ray lm build --language en` "
+            "keeps a-z, apostrophe and numbers written as words), or pass a unigram list without those words."
+        )
+
+
+def validate_lm_for_vocab(config: DecoderConfig, vocab: "Vocabulary") -> None:
+    """The checks :class:`BeamSearchDecoder` makes, without loading the model into memory: the LM
+    file exists and has a readable header, its unigram list is found, and it fits ``vocab``."""
+    if not config.lm_path:
+        return
+    from ds2ray.lm.load import lm_format, resolve_unigrams
+
+    fmt = lm_format(config.lm_path)
+    words, source = resolve_unigrams(config.lm_path, fmt, config.unigrams)
+    check_lm_vocabulary(vocab, words, f"{config.lm_path} (unigrams from {source})")
+
+
+def _pyctc_language_model(lm: LoadedLM, config: DecoderConfig) -> Any:
+    from pyctcdecode.language_model import LanguageModel
+
+    with _PYCTC_LOCK:
+        hit = _PYCTC_LMS.get(id(lm))
+        if hit is not None and hit[0] is lm:
+            return hit[1]
+        with _quiet_pyctcdecode():
+            wrapped = LanguageModel(lm.model, lm.unigrams, alpha=config.alpha, beta=config.beta,
+                                    unk_score_offset=config.unk_score_offset, score_boundary=True)
+        _PYCTC_LMS[id(lm)] = (lm, wrapped)
+        return wrapped
+
+
+class BeamSearchDecoder:
+    """:class:`~ds2ray.decode.base.Decoder`: CTC prefix beam search, optionally with a KenLM LM."""
+
+    def __init__(self, vocab: "Vocabulary", config: DecoderConfig) -> None:
+        from pyctcdecode.alphabet import Alphabet
+        from pyctcdecode.decoder import BeamSearchDecoderCTC
+
+        self.vocab = vocab
+        self.config = config
+        self.lm: LoadedLM | None = load_lm(config.lm_path, config.unigrams) if config.lm_path else None
+        language_model = None
+        if self.lm is not None:
+            check_lm_vocabulary(vocab, self.lm.unigrams, f"{self.lm.path} (unigrams from {self.lm.unigrams_source})")
+            language_model = _pyctc_language_model(self.lm, config)
+        with _quiet_pyctcdecode():
+            alphabet = Alphabet.build_alphabet(decoder_labels(vocab))
+        self._decoder = BeamSearchDecoderCTC(alphabet, language_model)
+        self._labels = alphabet.labels
+        # The restated search (same results, faster) unless hotwords need pyctcdecode's own loop.
+        self._fast = not config.hotwords and prefix_search.supports(self._labels)
+
+    def __del__(self) -> None:
+        decoder = getattr(self, "_decoder", None)
+        if decoder is not None:
+            decoder.cleanup()  # drops this decoder's entry in pyctcdecode's class-level model table
+
+    def __getstate__(self) -> dict:
+        raise TypeError(
+            "BeamSearchDecoder holds a KenLM model and is not picklable: send its DecoderConfig and "
+            "Vocabulary to the worker and build the decoder there (ds2ray.decode.parallel does this)."
+        )
+
+    def reset_params(self, alpha: float | None = None, beta: float | None = None) -> None:
+        """Change the LM weight and word bonus without reloading the LM."""
+        changes = {k: float(v) for k, v in (("alpha", alpha), ("beta", beta)) if v is not None}
+        self.config = self.config.replace(**changes)
+
+    def _apply_params(self) -> None:
+        # The pyctcdecode LM wrapper is shared by every decoder on this LM in the process: set ours.
+        lm = self._decoder._language_model
+        if lm is not None:
+            lm.reset_params(alpha=self.config.alpha, beta=self.config.beta,
+                            unk_score_offset=self.config.unk_score_offset)
+
+    def decode_beams(self, log_probs: np.ndarray, num_beams: int = 1) -> list[tuple[str, float]]:
+        """``(T, V)`` log-probs -> the best ``num_beams`` (text, combined score), best first."""
+        lp = check_log_probs(log_probs, self.vocab)
+        if len(lp) == 0:
+            return [("", 0.0)]
+        self._apply_params()
+        cfg = self.config
+        lp, dropped = compress_blank_runs(_normalise(lp), cfg.token_min_logp)
+        if self._fast and not cfg.hotwords:
+            found = prefix_search.prefix_beam_search(
+                lp, self._labels, self._decoder._language_model, beam_width=cfg.beam_width,
+                beam_prune_logp=cfg.beam_prune_logp, token_min_logp=cfg.token_min_logp,
+                prune_history=num_beams == 1)
+            return [(clean_text(t, self.vocab.language), total + dropped) for t, _, total in found[:num_beams]]
+        beams = self._decoder.decode_beams(
+            lp,
+            beam_width=cfg.beam_width,
+            beam_prune_logp=cfg.beam_prune_logp,
+            token_min_logp=cfg.token_min_logp,
+            prune_history=num_beams == 1,  # safe for the top beam, much faster
+            hotwords=list(cfg.hotwords) or None,
+            hotword_weight=cfg.hotword_weight,
+        )
+        return [(clean_text(b[0], self.vocab.language), float(b[-1]) + dropped) for b in beams[:num_beams]]
+
+    def decode(self, log_probs: np.ndarray) -> str:
+        """``(T, V)`` log-probs -> text."""
+        return self.decode_beams(log_probs, 1)[0][0]
+
+    def decode_batch(self, log_probs: Sequence[np.ndarray]) -> list[str]:
+        """One text per ``(T_i, V)`` matrix, in this process (see ``ds2ray.decode.parallel``)."""
+        return [self.decode(m) for m in log_probs]
