@@ -1,0 +1,212 @@
+"""Training throughput: Ray Train against a plain single-process loop, and how workers scale.
+
+Every configuration trains the same model (default: the ``demo`` preset) on the same data for the
+same number of steps. Throughput is counted after ``--warmup`` steps, from each run's own step log
+(audio seconds trained per wall second, utterances per second). Measured, in one run:
+
+- ``plain 1x1`` / ``plain 1x2``: the training loop in one process, no Ray (``LocalSession``),
+  1 or 2 torch threads;
+- ``ray 1x1`` / ``ray 1x2``: the same loop as one Ray Train worker with 1 or 2 CPUs/threads;
+- ``ray 2x1``: two DDP workers (gloo) of 1 thread each.
+
+Targets (issue 3): ray/plain >= 0.90; demo >= 30 audio-s/s on the whole machine; 2x1 >= 1.6x 1x1;
+2x1 at least as fast as 1x2. With ``--use-gpu`` it measures one GPU worker (bf16) instead and
+reports audio hours per hour per GPU and model FLOP utilisation.
+
+    python bench/train.py [--manifest M] [--steps 14] [--warmup 4] [--out bench/results/train.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+CPU_CONFIGS = [  # (name, runner, workers, threads)
+    ("plain 1x1", "plain", 1, 1),
+    ("ray 1x1", "ray", 1, 1),
+    ("plain 1x2", "plain", 1, 2),
+    ("ray 1x2", "ray", 1, 2),
+    ("ray 2x1", "ray", 2, 1),
+]
+#: bf16 dense peak, FLOP/s, for model FLOP utilisation.
+GPU_PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}
+
+
+def corpus(args) -> str:
+    if args.manifest:
+        return args.manifest
+    from ds2ray.data.corpora.synth import SynthConfig, synthesize_corpus
+
+    out = Path(args.cache) / f"synth_{args.utterances}"
+    cfg = SynthConfig(num_utterances=args.utterances, hours=None, seed=11)
+    return synthesize_corpus(cfg, out, num_workers=os.cpu_count() or 1, progress=False)["train"]
+
+
+def make_job(args, manifest: str, stats, name: str, workers: int, threads: int, storage: str):
+    from ds2ray.data.vocab import Vocabulary
+    from ds2ray.model.config import get_preset
+    from ds2ray.train.config import TrainConfig
+    from ds2ray.train.trainer import build_job
+
+    preset = get_preset(args.preset)
+    cfg = TrainConfig(train_manifests=(manifest,), epochs=50, max_steps=args.steps, batch_frames=args.batch_frames,
+                      num_workers=workers, cpus_per_worker=threads, use_gpu=args.use_gpu,
+                      loader_workers=args.loader_workers, storage_path=storage,
+                      run_name=name.replace(" ", "_"), log_every_steps=1, sortagrad=False, seed=0)
+    return build_job(cfg, preset.model, preset.features, Vocabulary.english(), stats)
+
+
+def throughput(job, warmup: int) -> dict[str, float]:
+    path = Path(job.train.storage_path) / job.train.run_name / "logs" / "steps.csv"
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if len(rows) <= warmup:
+        raise RuntimeError(f"{path}: only {len(rows)} steps logged, need more than --warmup {warmup}")
+    measured = rows[warmup:]
+    seconds = float(rows[-1]["elapsed_s"]) - float(rows[warmup - 1]["elapsed_s"]) if warmup else float(rows[-1]["elapsed_s"])
+    audio = sum(float(r["window_audio_s"]) for r in measured)
+    utts = sum(float(r["window_utterances"]) for r in measured)
+    return {"audio_s_per_s": audio / seconds, "utt_per_s": utts / seconds, "seconds": seconds,
+            "steps": len(measured), "audio_s": audio}
+
+
+def run_config(args, manifest, stats, name, runner, workers, threads, storage) -> dict:
+    from ds2ray.train.loop import run_training
+    from ds2ray.train.session import LocalSession
+    from ds2ray.train.trainer import run_train
+
+    job = make_job(args, manifest, stats, name, workers, threads, storage)
+    t0 = time.perf_counter()
+    if runner == "plain":
+        import torch
+
+        run_training(job, LocalSession(None, device="cuda" if args.use_gpu else "cpu"))
+        torch.set_num_threads(os.cpu_count() or 1)
+    else:
+        result = run_train(job)
+        if result.error is not None:
+            raise RuntimeError(f"{name}: {result.error}")
+    out = {"name": name, "runner": runner, "workers": workers, "threads": threads,
+           "wall_s_total": time.perf_counter() - t0, **throughput(job, args.warmup)}
+    print(f"  {name:10s} {out['audio_s_per_s']:7.1f} audio-s/s {out['utt_per_s']:6.2f} utt/s "
+          f"({out['steps']} steps in {out['seconds']:.1f} s; whole run {out['wall_s_total']:.0f} s)", flush=True)
+    return out
+
+
+def model_flops_per_audio_second(preset_name: str) -> float:
+    """Training FLOPs (forward x 3) per second of audio: convs, RNN matmuls, FC."""
+    from ds2ray.model.config import get_preset
+    from ds2ray.model.lengths import layer_lengths, output_features
+
+    cfg = get_preset(preset_name).model
+    frames = 100  # 1 s at a 10 ms hop
+    flops = 0.0
+    rows, cin = cfg.num_features, 1
+    from ds2ray.model.lengths import conv_out_size
+
+    for (kf, kt), (sf, st), (pf, pt), cout, t in zip(cfg.conv_kernels, cfg.conv_strides, cfg.paddings,
+                                                     cfg.conv_channels, layer_lengths(cfg, frames)):
+        rows = conv_out_size(rows, kf, sf, pf)
+        flops += 2 * cin * cout * kf * kt * rows * t
+        cin = cout
+    t_out = layer_lengths(cfg, frames)[-1]
+    gates = {"gru": 3, "lstm": 4, "rnn": 1}[cfg.rnn_type]
+    dirs = 2 if cfg.bidirectional else 1
+    inp = cin * output_features(cfg)
+    for _ in range(cfg.rnn_layers):
+        flops += dirs * 2 * gates * cfg.rnn_hidden * (inp + cfg.rnn_hidden) * t_out
+        inp = dirs * cfg.rnn_hidden
+    flops += 2 * inp * cfg.num_classes * t_out
+    return 3 * flops
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--manifest", default=None, help="training manifest (default: a synthetic espeak-ng corpus)")
+    p.add_argument("--utterances", type=int, default=160, help="size of the synthetic corpus")
+    p.add_argument("--cache", default=os.path.expanduser("~/.cache/ds2ray/bench"), help="where the corpus is kept")
+    p.add_argument("--preset", default="demo", help="model preset (default demo: the reference small config)")
+    p.add_argument("--steps", type=int, default=14, help="optimizer steps per configuration")
+    p.add_argument("--warmup", type=int, default=4, help="steps left out of the measurement")
+    p.add_argument("--batch-frames", type=int, default=4000, help="padded frames per batch and worker")
+    p.add_argument("--loader-workers", type=int, default=1, help="DataLoader processes per worker")
+    p.add_argument("--only", default=None, help="comma-separated configuration names to run (default all)")
+    p.add_argument("--use-gpu", action="store_true", help="measure one GPU worker (bf16) instead of the CPU grid")
+    p.add_argument("--out", default="bench/results/train.json", help="JSON results")
+    args = p.parse_args()
+
+    import ray
+    import torch
+
+    from ds2ray.data.manifest import read_manifest
+    from ds2ray.data.normalizer import compute_mean_std
+    from ds2ray.model.config import get_preset
+
+    manifest = corpus(args)
+    entries = read_manifest([manifest]).entries
+    stats = compute_mean_std(entries, get_preset(args.preset).features, num_samples=100, num_workers=1,
+                             progress=False)
+    ray.init(num_cpus=os.cpu_count(), num_gpus=1 if args.use_gpu else 0, include_dashboard=False,
+             log_to_driver=False, runtime_env={"env_vars": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S":
+                                                            os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"]}})
+    configs = [("ray 1xGPU", "ray", 1, 4), ("plain 1xGPU", "plain", 1, 4)] if args.use_gpu else CPU_CONFIGS
+    if args.only:
+        wanted = {s.strip() for s in args.only.split(",")}
+        configs = [c for c in configs if c[0] in wanted]
+    print(f"{args.preset} preset, {len(entries)} utterances, {args.steps} steps ({args.warmup} warmup), "
+          f"batch {args.batch_frames} frames, {os.cpu_count()} CPUs", flush=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench_train_") as storage:
+        for name, runner, workers, threads in configs:
+            results.append(run_config(args, manifest, stats, name, runner, workers, threads, storage))
+    ray.shutdown()
+    by = {r["name"]: r["audio_s_per_s"] for r in results}
+    summary: dict[str, float] = {}
+
+    def ratio(key, a, b):
+        if a in by and b in by:
+            summary[key] = by[a] / by[b]
+
+    ratio("ray_over_plain_1x1", "ray 1x1", "plain 1x1")
+    ratio("ray_over_plain_1x2", "ray 1x2", "plain 1x2")
+    ratio("ray_2x1_over_1x1", "ray 2x1", "ray 1x1")
+    ratio("ray_2x1_over_1x2", "ray 2x1", "ray 1x2")
+    ratio("ray_over_plain_gpu", "ray 1xGPU", "plain 1xGPU")
+    if args.use_gpu and "ray 1xGPU" in by:
+        name = torch.cuda.get_device_name(0)
+        peak = next((v for k, v in GPU_PEAK_FLOPS.items() if k in name), None)
+        summary["audio_hours_per_hour_per_gpu"] = by["ray 1xGPU"]
+        if peak:
+            summary["mfu"] = by["ray 1xGPU"] * model_flops_per_audio_second(args.preset) / peak
+    targets = {"ray_over_plain_1x1": 0.90, "ray_over_plain_1x2": 0.90, "ray_2x1_over_1x1": 1.6,
+               "ray_2x1_over_1x2": 1.0}
+    print("\n| configuration | audio-s/s | utt/s | steps | seconds |\n|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['name']} | {r['audio_s_per_s']:.1f} | {r['utt_per_s']:.2f} | {r['steps']} | {r['seconds']:.1f} |")
+    print("\n| ratio | value | target |\n|---|---|---|")
+    for k, v in summary.items():
+        t = targets.get(k)
+        print(f"| {k} | {v:.3g} | {'>= ' + str(t) if t else '-'} |")
+    best = max(by.values()) if by else 0.0
+    print(f"\nbest whole-machine throughput: {best:.1f} audio-s/s (target >= 30 for demo on CPU)")
+    out = {"preset": args.preset, "steps": args.steps, "warmup": args.warmup, "batch_frames": args.batch_frames,
+           "cpus": os.cpu_count(), "machine": platform.node(), "load_avg": os.getloadavg(),
+           "flops_per_audio_s": model_flops_per_audio_second(args.preset), "results": results, "summary": summary}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,243 @@
+"""Self-describing checkpoints and the inference-side :class:`AcousticModel`.
+
+A checkpoint is a folder (a Ray Train checkpoint folder, local or on S3) holding:
+
+- ``model.pt``: model config, feature config, vocabulary, normaliser stats and the weights:
+  everything ``test``/``infer``/``tune``/``serve`` need, from the path alone;
+- ``train_state.pt`` (training checkpoints only): optimizer, scheduler, RNG states, epoch, global
+  step and position in the data, so a resumed run neither loses nor repeats a step.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ds2ray import fileio
+from ds2ray.data.features import FeatureConfig, FeatureExtractor
+from ds2ray.data.normalizer import NormalizerStats
+from ds2ray.data.vocab import Vocabulary
+from ds2ray.model.config import ModelConfig
+from ds2ray.model.lengths import output_lengths
+
+MODEL_FILE = "model.pt"
+TRAIN_STATE_FILE = "train_state.pt"
+FORMAT = "ds2ray-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable or not a ds2ray checkpoint; the message names the path."""
+
+
+@dataclass
+class CheckpointData:
+    """The contents of ``model.pt`` (and ``train_state.pt`` when asked for and present)."""
+
+    model_config: ModelConfig
+    feature_config: FeatureConfig
+    vocab: Vocabulary
+    normalizer: NormalizerStats | None
+    model_state: dict[str, torch.Tensor]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    train_config: dict[str, Any] | None = None
+    train_state: dict[str, Any] | None = None
+    path: str = ""
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The bare model inside DDP / torch.compile wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if inner is None:
+            return model
+        model = inner
+
+
+def _save(obj: Any, path: str) -> None:
+    if fileio.is_url(path):
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        with fileio.open_file(path, "wb") as fh:
+            fh.write(buf.getvalue())
+    else:
+        with fileio.atomic_write(path, "wb") as fh:
+            torch.save(obj, fh)
+
+
+def _load(path: str) -> Any:
+    with fileio.open_file(path, "rb") as fh:
+        data = fh.read()
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+
+
+def _join(folder: str, name: str) -> str:
+    return f"{folder.rstrip('/')}/{name}" if fileio.is_url(folder) else os.path.join(folder, name)
+
+
+def save_checkpoint(
+    folder: str,
+    model: torch.nn.Module,
+    *,
+    model_config: ModelConfig,
+    feature_config: FeatureConfig,
+    vocab: Vocabulary,
+    normalizer: NormalizerStats | None,
+    train_state: dict[str, Any] | None = None,
+    train_config: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> str:
+    """Write ``folder/model.pt`` (and ``folder/train_state.pt`` when ``train_state`` is given).
+
+    ``train_state`` is free-form: the training loop stores optimizer/scheduler state dicts, RNG
+    states, epoch, global step and batch position there. Returns the path of ``model.pt``.
+    """
+    if vocab.size != model_config.num_classes:
+        raise CheckpointError(f"vocabulary has {vocab.size} classes but the model {model_config.num_classes}")
+    if feature_config.num_features != model_config.num_features:
+        raise CheckpointError(f"features have {feature_config.num_features} dims but the model expects "
+                              f"{model_config.num_features}")
+    if not fileio.is_url(folder):
+        os.makedirs(folder, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model_config": model_config.to_dict(),
+        "feature_config": feature_config.to_dict(),
+        "vocab": vocab.to_dict(),
+        "normalizer": normalizer.to_dict() if normalizer is not None else None,
+        "model_state": state,
+        "train_config": train_config,
+        "metrics": dict(metrics or {}),
+    }
+    if train_state is not None:
+        _save(train_state, _join(folder, TRAIN_STATE_FILE))
+    path = _join(folder, MODEL_FILE)
+    _save(payload, path)  # last: a folder with model.pt is complete
+    return path
+
+
+def model_file(path: str) -> str:
+    """``path`` itself if it names a file, else ``path/model.pt``."""
+    base = path.rstrip("/")
+    if base.endswith(".pt"):
+        return base
+    return _join(base, MODEL_FILE)
+
+
+def load_checkpoint(path: str, *, with_train_state: bool = False) -> CheckpointData:
+    """Read a checkpoint folder (or its ``model.pt``), local or fsspec URL."""
+    file = model_file(str(path))
+    try:
+        payload = _load(file)
+    except FileNotFoundError as err:
+        raise CheckpointError(f"{file}: no checkpoint there (expected a folder with {MODEL_FILE} or the "
+                              ".pt file itself)") from err
+    except Exception as err:  # torch raises many types for a corrupt file
+        raise CheckpointError(f"{file}: unreadable checkpoint ({type(err).__name__}: {err})") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{file}: not a ds2ray checkpoint (no '{FORMAT}' header)")
+    if payload.get("version", 0) > VERSION:
+        raise CheckpointError(f"{file}: checkpoint version {payload['version']} is newer than this ds2ray "
+                              f"({VERSION}); upgrade ds2ray")
+    norm = payload.get("normalizer")
+    data = CheckpointData(
+        model_config=ModelConfig.from_dict(payload["model_config"]),
+        feature_config=FeatureConfig.from_dict(payload["feature_config"]),
+        vocab=Vocabulary.from_dict(payload["vocab"]),
+        normalizer=NormalizerStats.from_dict(norm) if norm else None,
+        model_state=payload["model_state"],
+        metrics=payload.get("metrics") or {},
+        train_config=payload.get("train_config"),
+        path=file,
+    )
+    if with_train_state:
+        state_file = _join(fileio.dirname(file) if fileio.is_url(file) else os.path.dirname(file), TRAIN_STATE_FILE)
+        if fileio.exists(state_file):
+            data.train_state = _load(state_file)
+    return data
+
+
+@dataclass
+class AcousticModel:
+    """Everything inference needs, built from a checkpoint alone (:func:`load_acoustic_model`).
+
+    ``log_probs`` is the one entry point decoders, tuning and serving share: audio in, per-frame
+    log-softmax out (blank = 0), so acoustic outputs can be computed once and decoded many ways.
+    """
+
+    model: torch.nn.Module
+    model_config: ModelConfig
+    feature_config: FeatureConfig
+    normalizer: NormalizerStats | None
+    vocab: Vocabulary
+    device: torch.device
+    extractor: FeatureExtractor | None = None
+
+    def __post_init__(self) -> None:
+        if self.extractor is None:
+            self.extractor = FeatureExtractor(self.feature_config).to(self.device)
+
+    def featurize(self, audio: np.ndarray) -> torch.Tensor:
+        """Mono float waveform at ``feature_config.sample_rate`` -> (T, F) normalised, on ``device``."""
+        wave = torch.as_tensor(np.ascontiguousarray(audio, dtype=np.float32), device=self.device)
+        with torch.no_grad():
+            feats = self.extractor(wave)
+        return self.normalizer.apply(feats) if self.normalizer is not None else feats
+
+    def output_length(self, num_frames: int) -> int:
+        return int(output_lengths(self.model_config, num_frames))
+
+    def log_probs(self, audios: Sequence[np.ndarray], max_batch_seconds: float = 120.0) -> list[np.ndarray]:
+        """Per-utterance (T'_i, V) float32 log-softmax arrays, in input order.
+
+        Utterances are sorted by length and batched so each batch holds at most
+        ``max_batch_seconds`` of padded audio. Audio shorter than one window gives a (0, V) array.
+        """
+        feats = [self.featurize(a) for a in audios]
+        results: list[np.ndarray | None] = [None] * len(feats)
+        empty = np.zeros((0, self.vocab.size), np.float32)
+        order = sorted((i for i in range(len(feats)) if feats[i].shape[0] > 0), key=lambda i: feats[i].shape[0])
+        for i in range(len(feats)):
+            if feats[i].shape[0] == 0:
+                results[i] = empty
+        max_frames = max(1, int(max_batch_seconds * self.feature_config.frames_per_second()))
+        batch: list[int] = []
+        for i in order:  # ascending: the newest item is the longest of its batch
+            if batch and (len(batch) + 1) * feats[i].shape[0] > max_frames:
+                self._run(batch, feats, results)
+                batch = []
+            batch.append(i)
+        if batch:
+            self._run(batch, feats, results)
+        return results  # type: ignore[return-value]
+
+    def _run(self, batch: list[int], feats: list[torch.Tensor], results: list) -> None:
+        lengths = torch.tensor([feats[i].shape[0] for i in batch], device=self.device)
+        padded = torch.nn.utils.rnn.pad_sequence([feats[i] for i in batch], batch_first=True)
+        with torch.inference_mode():
+            logits, out_lengths = self.model(padded, lengths)
+            logp = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
+        for j, i in enumerate(batch):
+            results[i] = np.ascontiguousarray(logp[j, : int(out_lengths[j])], dtype=np.float32)
+
+
+def load_acoustic_model(path: str, device: str | torch.device = "cpu") -> AcousticModel:
+    """Build the model described by a checkpoint, in eval mode on ``device``."""
+    from ds2ray.model.deepspeech2 import DeepSpeech2
+
+    data = load_checkpoint(str(path))
+    device = torch.device(device)
+    model = DeepSpeech2(data.model_config)
+    try:
+        model.load_state_dict(data.model_state)
+    except RuntimeError as err:
+        raise CheckpointError(f"{data.path}: weights do not match the stored model config ({err})") from err
+    model.to(device).eval()
+    return AcousticModel(model, data.model_config, data.feature_config, data.normalizer, data.vocab, device)

@@ -1,0 +1,80 @@
+"""Batches that are mostly speech, not padding: duration buckets capped by total padded frames.
+
+- Utterances sorted by length (with a small seeded jitter after the first epoch, so batch
+  composition changes between epochs) are cut greedily into batches whose padded size
+  (``len(batch) * longest``) stays under ``max_frames``.
+- SortaGrad (DS2 section 3.1): the first epoch visits batches in ascending length; later epochs
+  shuffle the batch order.
+- Sharding: batch ``i`` goes to rank ``i % world_size``; the last ``< world_size`` batches are
+  dropped, so every rank runs the same number of steps (DDP needs that) and no utterance is
+  seen twice in an epoch.
+
+Everything is a pure function of ``(seed, epoch)``, so a resumed run rebuilds the very same plan
+and skips the batches it already did.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def cut_batches(lengths: Sequence[int], order: Sequence[int], max_frames: int, max_size: int = 0) -> list[list[int]]:
+    """Cut ``order`` (indices into ``lengths``) into consecutive batches of padded size <= ``max_frames``.
+
+    An utterance longer than ``max_frames`` on its own becomes a batch of one.
+    """
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    longest = 0
+    for i in order:
+        n = int(lengths[i])
+        new_longest = max(longest, n)
+        if batch and ((len(batch) + 1) * new_longest > max_frames or (max_size and len(batch) >= max_size)):
+            batches.append(batch)
+            batch, new_longest = [], n
+        batch.append(int(i))
+        longest = new_longest
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def epoch_batches(lengths: Sequence[int], epoch: int, *, seed: int, max_frames: int, max_size: int = 0,
+                  sortagrad: bool = True, jitter: float = 0.1) -> list[list[int]]:
+    """All batches of one epoch, in visiting order (before sharding)."""
+    lengths_arr = np.asarray(lengths, dtype=np.float64)
+    rng = np.random.default_rng([seed, epoch])
+    ascending = sortagrad and epoch == 0
+    keys = lengths_arr if ascending else lengths_arr * (1.0 + rng.uniform(-jitter, jitter, len(lengths_arr)))
+    order = np.argsort(keys, kind="stable")
+    batches = cut_batches(lengths, order, max_frames, max_size)
+    if not ascending:
+        perm = rng.permutation(len(batches))
+        batches = [batches[j] for j in perm]
+    return batches
+
+
+def shard(batches: list[list[int]], rank: int, world_size: int) -> list[list[int]]:
+    """This rank's batches: every ``world_size``-th, all ranks with the same count."""
+    per_rank = len(batches) // world_size
+    return batches[rank: per_rank * world_size: world_size]
+
+
+def rank_batches(lengths: Sequence[int], epoch: int, *, rank: int = 0, world_size: int = 1, seed: int = 0,
+                 max_frames: int, max_size: int = 0, sortagrad: bool = True) -> list[list[int]]:
+    """This rank's batches for ``epoch``. Raises if there are fewer batches than ranks."""
+    batches = epoch_batches(lengths, epoch, seed=seed, max_frames=max_frames, max_size=max_size,
+                            sortagrad=sortagrad)
+    if len(batches) < world_size:
+        raise ValueError(f"only {len(batches)} batch(es) per epoch for {world_size} workers: use more data, "
+                         f"a smaller --batch-frames (now {max_frames}) or fewer workers")
+    return shard(batches, rank, world_size)
+
+
+def padding_efficiency(lengths: Sequence[int], batches: list[list[int]]) -> float:
+    """Real frames / padded frames over ``batches`` (1.0 = no padding)."""
+    real = sum(int(lengths[i]) for b in batches for i in b)
+    padded = sum(len(b) * max(int(lengths[i]) for i in b) for b in batches if b)
+    return real / padded if padded else 1.0

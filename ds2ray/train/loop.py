@@ -1,0 +1,412 @@
+"""The training loop of one worker (one DDP rank): ``train_loop_per_worker`` is what Ray Train runs.
+
+Verb-named steps: :func:`setup_model`, :func:`load_checkpoint`, :func:`train_epoch`,
+:func:`evaluate`, :func:`report_metrics`. A :class:`~ds2ray.train.session.Session` hides where the
+loop runs: a Ray Train worker or a plain process (:mod:`ds2ray.train.session`).
+
+Every rank runs the same number of steps (see :mod:`ds2ray.train.batching`) and takes every
+decision that ends a loop (time budget, step budget) from all-reduced values, so ranks never
+disagree about when to stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ds2ray.data.manifest import read_manifest
+from ds2ray.model.checkpoint import CheckpointData, load_checkpoint as read_checkpoint, save_checkpoint, unwrap
+from ds2ray.model.deepspeech2 import DeepSpeech2, ctc_loss
+from ds2ray.train import batching, schedule
+from ds2ray.train.config import TrainJob
+from ds2ray.train.dataset import Batch, SpeechDataset, make_loader, prepare_utterances
+from ds2ray.train.greedy import ErrorCounts, decode_texts, greedy_collapse
+from ds2ray.train.metrics_log import MetricsLog, format_progress
+from ds2ray.train.session import LocalSession, RaySession, Session
+
+__all__ = ["train_loop_per_worker", "run_training", "LocalSession", "RaySession", "Session", "TrainData", "TrainState"]
+
+
+def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    """Entry point of each Ray Train worker."""
+    job = TrainJob.from_loop_config(loop_config)
+    run_training(job, RaySession())
+
+
+# ---------------------------------------------------------------------------------------------
+# state
+
+
+@dataclass
+class TrainState:
+    """Position in the data and counters: with the optimizer, all a resume needs."""
+
+    epoch: int = 0
+    batch_in_epoch: int = 0  # batches of ``epoch`` every rank has already trained on
+    global_step: int = 0
+    elapsed_s: float = 0.0  # training time summed over restarts (drives --max-minutes)
+    nonfinite_steps: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainState":
+        return cls(**{k: d[k] for k in asdict(cls()) if k in d})
+
+
+@dataclass
+class EpochStats:
+    loss_sum: float = 0.0
+    utterances: float = 0.0
+    audio_seconds: float = 0.0
+    failures: float = 0.0
+    failure_examples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    """What the loop functions share."""
+
+    job: TrainJob
+    session: Session
+    model: torch.nn.Module  # possibly DDP-wrapped
+    optimizer: torch.optim.Optimizer
+    state: TrainState
+    data: "TrainData"
+    total_steps: int
+    logger: MetricsLog | None
+    amp: bool
+    started: float = field(default_factory=time.perf_counter)
+    elapsed_at_start: float = 0.0
+
+    def elapsed(self) -> float:
+        return self.elapsed_at_start + time.perf_counter() - self.started
+
+    def log(self, msg: str) -> None:
+        if self.session.rank == 0:  # not print(): Ray Train patches it and the line would show twice
+            sys.stdout.write(f"[ds2ray train {time.strftime('%H:%M:%S')}] {msg}\n")
+            sys.stdout.flush()
+
+
+class StopTraining(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+class TrainData:
+    """The utterances, datasets and per-epoch batch plans of one rank."""
+
+    def __init__(self, job: TrainJob, rank: int, world_size: int) -> None:
+        cfg = job.train
+        self.job, self.rank, self.world_size = job, rank, world_size
+        manifest = read_manifest(list(cfg.train_manifests), min_duration=cfg.min_duration or None,
+                                 max_duration=cfg.max_duration or None, skip_bad=True)
+        self.train_utts, self.train_report = prepare_utterances(manifest.entries, job.vocab, job.features, job.model)
+        self.manifest_summary = manifest.summary()
+        if not self.train_utts:
+            raise ValueError(f"no trainable utterances in {list(cfg.train_manifests)}: {self.train_report.summary()}")
+        self.lengths = [u.frames for u in self.train_utts]
+        self.train_set = SpeechDataset(self.train_utts, job.features, job.normalizer, _augment_steps(job),
+                                       seed=cfg.seed, train=True)
+        self.dev_utts = []
+        if cfg.dev_manifests:
+            dev = read_manifest(list(cfg.dev_manifests), skip_bad=True)
+            self.dev_utts, self.dev_report = prepare_utterances(dev.entries, job.vocab, job.features, job.model)
+            if cfg.dev_max_utterances and len(self.dev_utts) > cfg.dev_max_utterances:
+                rng = random.Random(cfg.seed)
+                self.dev_utts = rng.sample(self.dev_utts, cfg.dev_max_utterances)
+        self.dev_set = SpeechDataset(self.dev_utts, job.features, job.normalizer, None, train=False)
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        cfg = self.job.train
+        return batching.rank_batches(self.lengths, epoch, rank=self.rank, world_size=self.world_size, seed=cfg.seed,
+                                     max_frames=cfg.batch_frames, max_size=cfg.batch_size, sortagrad=cfg.sortagrad)
+
+    def dev_batches(self) -> list[list[int]]:
+        lengths = [u.frames for u in self.dev_utts]
+        order = np.argsort(lengths, kind="stable")
+        all_batches = batching.cut_batches(lengths, order, self.job.train.batch_frames, self.job.train.batch_size)
+        return all_batches[self.rank:: self.world_size]  # eval needs no equal counts: no DDP inside
+
+
+def _augment_steps(job: TrainJob) -> list[dict[str, Any]] | None:
+    return list(job.augment) if job.augment else None
+
+
+# ---------------------------------------------------------------------------------------------
+# the verbs
+
+
+def setup_model(job: TrainJob, device: torch.device) -> DeepSpeech2:
+    """The model on ``device``, identical on every rank (seeded); ``--init-from`` weights if given."""
+    torch.manual_seed(job.train.seed)
+    model = DeepSpeech2(job.model)
+    if job.train.init_from:
+        ckpt = read_checkpoint(job.train.init_from)
+        if ckpt.model_config != job.model:
+            raise ValueError(f"--init-from {job.train.init_from}: its model config differs from this run's "
+                             f"({ckpt.model_config} vs {job.model})")
+        model.load_state_dict(ckpt.model_state)
+    return model.to(device)
+
+
+def load_checkpoint(restored: CheckpointData, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> TrainState:
+    """Weights, optimizer, RNG and position from a restored checkpoint; returns the state."""
+    unwrap(model).load_state_dict(restored.model_state)
+    ts = restored.train_state or {}
+    if "optimizer" in ts:
+        optimizer.load_state_dict(ts["optimizer"])
+    rng = ts.get("rng")
+    if rng:
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        if torch.cuda.is_available() and rng.get("cuda") is not None:
+            with contextlib.suppress(RuntimeError):
+                torch.cuda.set_rng_state_all(rng["cuda"])
+    return TrainState.from_dict(ts.get("state", {}))
+
+
+def _train_state_payload(ctx: Context) -> dict[str, Any]:
+    return {
+        "state": asdict(ctx.state),
+        "optimizer": ctx.optimizer.state_dict(),
+        "scheduler": {"type": ctx.job.train.lr_schedule, "global_step": ctx.state.global_step,
+                      "elapsed_s": ctx.state.elapsed_s, "total_steps": ctx.total_steps},
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+    }
+
+
+def report_metrics(ctx: Context, metrics: dict[str, Any], *, checkpoint: bool) -> None:
+    """Report to Ray (a barrier for all ranks); rank 0 writes the checkpoint and the logs."""
+    job, state = ctx.job, ctx.state
+    metrics = {**metrics, "epoch": state.epoch, "step": state.global_step, "batch_in_epoch": state.batch_in_epoch}
+    name = f"checkpoint_e{state.epoch:03d}_b{state.batch_in_epoch:06d}_s{state.global_step:08d}"
+    with tempfile.TemporaryDirectory(prefix="ds2ray_ckpt_") as tmp:
+        folder = None
+        if checkpoint and ctx.session.rank == 0:
+            save_checkpoint(tmp, ctx.model, model_config=job.model, feature_config=job.features, vocab=job.vocab,
+                            normalizer=job.normalizer, train_state=_train_state_payload(ctx),
+                            train_config=job.train.to_dict(), metrics=metrics)
+            folder = tmp
+        ctx.session.report(metrics, folder, name)
+
+
+def _sync_step(ctx: Context, loss_sum: float, n: int, audio_s: float, failures: int) -> tuple[float, float, float, float, float]:
+    """One all-reduce per step: shared elapsed time (mean over ranks) and summed batch stats."""
+    elapsed, loss_sum, n, audio_s, failures = ctx.session.all_reduce(
+        [ctx.elapsed(), loss_sum, float(n), audio_s, float(failures)])
+    return elapsed / ctx.session.world_size, loss_sum, n, audio_s, failures
+
+
+def _maybe_fail(ctx: Context) -> None:
+    """Test hook (``TrainConfig.fail_at_step``): raise once, recording it in ``fail_marker``."""
+    cfg = ctx.job.train
+    if cfg.fail_at_step and ctx.state.global_step + 1 == cfg.fail_at_step and ctx.session.rank == cfg.fail_rank:
+        marker = Path(cfg.fail_marker)
+        if not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(f"failed at step {cfg.fail_at_step}\n")
+            raise RuntimeError(f"test hook: rank {ctx.session.rank} fails at step {cfg.fail_at_step}")
+
+
+def _forward_loss(ctx: Context, batch: Batch) -> tuple[torch.Tensor, int]:
+    """Loss of one batch (mean over utterances of loss / label length) and its utterance count."""
+    device = ctx.session.device
+    model = ctx.model
+    if batch.size == 0:  # every sample unreadable: a zero-gradient step keeps DDP ranks in step
+        frames = 64
+        feats = torch.zeros(1, frames, ctx.job.model.num_features, device=device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=ctx.amp):
+            logits, _ = model(feats, torch.tensor([frames], device=device))
+        return logits.float().sum() * 0.0, 0
+    feats = batch.features.to(device, non_blocking=True)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=ctx.amp):
+        logits, out_lengths = model(feats, batch.lengths.to(device))
+    loss = ctc_loss(logits, out_lengths, batch.targets.to(device), batch.target_lengths.to(device))
+    return loss, batch.size
+
+
+def train_epoch(ctx: Context, epoch: int, stats: EpochStats) -> str | None:
+    """Train the rest of ``epoch`` from ``state.batch_in_epoch``. Returns why it stopped early, if it did."""
+    cfg = ctx.job.train
+    state = ctx.state
+    batches = ctx.data.batches(epoch)
+    ctx.data.train_set.epoch = epoch
+    loader = make_loader(ctx.data.train_set, batches[state.batch_in_epoch:], cfg.loader_workers)
+    ctx.model.train()
+    params = [p for p in ctx.model.parameters() if p.requires_grad]
+    window = {"loss": 0.0, "n": 0.0, "audio": 0.0, "t": time.perf_counter(), "steps": 0}
+    for batch in loader:
+        _maybe_fail(ctx)
+        stats.failure_examples.extend(f"{f.path}: {f.error}" for f in batch.failures[:3])
+        prog = schedule.progress(state.global_step, ctx.total_steps, state.elapsed_s, cfg.max_minutes)
+        lr = schedule.learning_rate(cfg, prog, epoch)
+        for group in ctx.optimizer.param_groups:
+            group["lr"] = lr
+        loss, n = _forward_loss(ctx, batch)
+        ctx.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        if torch.isfinite(grad_norm):  # same on every rank: gradients are all-reduced
+            ctx.optimizer.step()
+        else:
+            state.nonfinite_steps += 1
+        loss_value = float(loss.detach()) * n if n else 0.0
+        elapsed, loss_sum, n_all, audio, failures = _sync_step(ctx, loss_value, n, batch.audio_seconds,
+                                                              len(batch.failures))
+        state.global_step += 1
+        state.batch_in_epoch += 1
+        state.elapsed_s = elapsed
+        stats.loss_sum += loss_sum
+        stats.utterances += n_all
+        stats.audio_seconds += audio
+        stats.failures += failures
+        window["loss"] += loss_sum
+        window["n"] += n_all
+        window["audio"] += audio
+        window["steps"] += 1
+        if ctx.logger is not None and (state.global_step % cfg.log_every_steps == 0 or state.global_step == 1):
+            _log_step(ctx, epoch, lr, window)
+        stop = _stop_reason(ctx)
+        if stop:
+            return stop
+        if (cfg.checkpoint_every_steps and state.global_step % cfg.checkpoint_every_steps == 0
+                and state.batch_in_epoch < len(batches)):
+            report_metrics(ctx, {"train_loss": window_loss(stats), "lr": lr}, checkpoint=True)
+    return None
+
+
+def window_loss(stats: EpochStats) -> float:
+    return stats.loss_sum / stats.utterances if stats.utterances else float("nan")
+
+
+def _log_step(ctx: Context, epoch: int, lr: float, window: dict[str, float]) -> None:
+    state = ctx.state
+    now = time.perf_counter()
+    dt = max(1e-9, now - window["t"])
+    loss = window["loss"] / window["n"] if window["n"] else float("nan")
+    rate = window["audio"] / dt
+    sec_per_step = dt / max(1, window["steps"])
+    remaining = (ctx.total_steps - state.global_step) * sec_per_step
+    if ctx.job.train.max_minutes > 0:
+        remaining = min(remaining, 60 * ctx.job.train.max_minutes - state.elapsed_s)
+    ctx.log(format_progress(epoch, ctx.job.train.epochs, state.global_step, ctx.total_steps, loss, lr, rate, remaining))
+    ctx.logger.step(state.global_step, {"epoch": epoch, "batch": state.batch_in_epoch, "loss": loss, "lr": lr,
+                                        "audio_s_per_s": rate, "elapsed_s": state.elapsed_s,
+                                        "window_audio_s": window["audio"], "window_utterances": window["n"],
+                                        "window_steps": window["steps"]})
+    window.update(loss=0.0, n=0.0, audio=0.0, t=now, steps=0)
+
+
+def _stop_reason(ctx: Context) -> str | None:
+    cfg, state = ctx.job.train, ctx.state
+    if cfg.max_steps and state.global_step >= cfg.max_steps:
+        return f"max_steps {cfg.max_steps} reached"
+    if cfg.max_minutes and state.elapsed_s >= 60.0 * cfg.max_minutes:
+        return f"time budget of {cfg.max_minutes:g} min reached"
+    return None
+
+
+@torch.no_grad()
+def evaluate(ctx: Context) -> dict[str, float]:
+    """Dev loss and greedy CER/WER over every rank's share of the dev set (all-reduced)."""
+    data = ctx.data
+    if not data.dev_utts:
+        return {}
+    model = unwrap(ctx.model)  # no DDP collectives inside: ranks may hold different batch counts
+    model.eval()
+    device = ctx.session.device
+    loss_sum = 0.0
+    n = 0
+    failures = 0
+    errors = ErrorCounts()
+    for batch in make_loader(data.dev_set, data.dev_batches(), ctx.job.train.loader_workers):
+        failures += len(batch.failures)
+        if batch.size == 0:
+            continue
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=ctx.amp):
+            logits, out_lengths = model(batch.features.to(device), batch.lengths.to(device))
+        losses = ctc_loss(logits, out_lengths, batch.targets.to(device), batch.target_lengths.to(device),
+                          reduction="none") / batch.target_lengths.to(device).clamp(min=1)
+        loss_sum += float(losses.sum())
+        n += batch.size
+        hyps = decode_texts(ctx.job.vocab, greedy_collapse(logits.float(), out_lengths))
+        for i, hyp in zip(batch.indices, hyps):
+            errors.add(data.dev_utts[i].text, hyp)
+    totals = ctx.session.all_reduce([loss_sum, float(n), float(failures), *errors.as_list()])
+    loss_sum, n, failures, ce, chars, we, words = totals
+    model.train()
+    return {"dev_loss": loss_sum / n if n else float("nan"), "dev_cer": ce / chars if chars else float("nan"),
+            "dev_wer": we / words if words else float("nan"), "dev_utterances": n, "dev_skipped": failures}
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+
+
+def plan_total_steps(data: TrainData, epochs: int, max_steps: int) -> int:
+    total = sum(len(data.batches(e)) for e in range(epochs))
+    return min(total, max_steps) if max_steps else total
+
+
+def run_training(job: TrainJob, session: Session) -> dict[str, Any]:
+    """Train (or resume) to the end of the plan or a budget; returns the last reported metrics."""
+    cfg = job.train
+    torch.set_num_threads(cfg.cpus_per_worker)
+    model = setup_model(job, session.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    restored = session.restore()
+    state = load_checkpoint(restored, model, optimizer) if restored is not None else TrainState()
+    model = session.wrap_model(model)
+    data = TrainData(job, session.rank, session.world_size)
+    total = plan_total_steps(data, cfg.epochs, cfg.max_steps)
+    logger = MetricsLog(cfg.storage_path, cfg.run_name, resume_step=state.global_step) if session.rank == 0 else None
+    amp = session.device.type == "cuda"
+    ctx = Context(job, session, model, optimizer, state, data, total, logger, amp, elapsed_at_start=state.elapsed_s)
+    ctx.log(f"train: {data.manifest_summary}; {data.train_report.summary()}")
+    ctx.log(f"{session.world_size} worker(s), {total} steps planned over {cfg.epochs} epoch(s), "
+            f"{unwrap(model).num_parameters() / 1e6:.2f}M parameters, device {session.device}"
+            + (f", bf16 autocast" if amp else ""))
+    if restored is not None:
+        ctx.log(f"resumed from {restored.path}: epoch {state.epoch + 1}, batch {state.batch_in_epoch}, "
+                f"step {state.global_step}")
+    last: dict[str, Any] = {}
+    try:
+        stop = _stop_reason(ctx)
+        while state.epoch < cfg.epochs and not stop:
+            epoch = state.epoch
+            stats = EpochStats()
+            stop = train_epoch(ctx, epoch, stats)
+            finished_epoch = state.batch_in_epoch >= len(data.batches(epoch))
+            if finished_epoch:
+                state.epoch, state.batch_in_epoch = epoch + 1, 0
+            metrics = {"train_loss": window_loss(stats), "skipped": stats.failures,
+                       "audio_seconds": stats.audio_seconds, "elapsed_s": state.elapsed_s,
+                       "lr": optimizer.param_groups[0]["lr"], **evaluate(ctx)}
+            if stats.failures:
+                first = "; ".join(stats.failure_examples[:3])
+                ctx.log(f"epoch {epoch + 1}: skipped {int(stats.failures)} unreadable sample(s) (rank 0's first: {first})")
+            if stop:
+                metrics["stopped"] = stop
+            ctx.log(f"epoch {epoch + 1} {'done' if finished_epoch else 'stopped: ' + str(stop)}: "
+                    + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
+            if logger is not None:
+                logger.epoch(state.global_step, {"epoch": epoch + 1, **metrics})
+            report_metrics(ctx, metrics, checkpoint=True)
+            last = metrics
+    finally:
+        if logger is not None:
+            logger.close()
+    return last

@@ -1,0 +1,119 @@
+"""The driver side of training: resolve data-derived inputs, then run a Ray Train ``TorchTrainer``.
+
+- Connects to the cluster named by ``RAY_ADDRESS`` (``ray job submit`` sets it), else starts a
+  local Ray sized to this machine.
+- ``RunConfig(name, storage_path)``: re-running with the same run name and storage resumes from
+  the newest checkpoint on its own; storage may be a local folder or an ``s3://`` URL
+  (``AWS_ENDPOINT_URL`` selects an S3-compatible server).
+- ``FailureConfig(max_failures)``: a crashed worker group restarts from the last checkpoint.
+- ``CheckpointConfig(num_to_keep)``: the K newest checkpoints are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ds2ray import fileio
+from ds2ray.data.features import FeatureConfig
+from ds2ray.data.normalizer import NormalizerStats
+from ds2ray.data.vocab import Vocabulary
+from ds2ray.model.config import ModelConfig
+from ds2ray.train.config import TrainConfig, TrainJob
+
+log = logging.getLogger(__name__)
+
+#: Ray Train polls workers this often (s); its 2 s default delays every report.
+HEALTH_CHECK_INTERVAL_S = "0.2"
+
+
+@dataclass
+class TrainResult:
+    checkpoint: str | None  # path or URL of the newest checkpoint folder
+    metrics: dict[str, Any]
+    run_dir: str
+    error: BaseException | None = None
+
+
+def build_job(cfg: TrainConfig, model: ModelConfig, features: FeatureConfig, vocab: Vocabulary,
+              normalizer: NormalizerStats) -> TrainJob:
+    """Size the model for the data, read the augmentation config, check it all fits together."""
+    augment = None
+    if cfg.augment_config:
+        try:
+            from ds2ray.augment import AugmentPipeline
+        except ImportError as err:
+            raise RuntimeError("--augment-config needs ds2ray.augment, which failed to import") from err
+        augment = tuple(AugmentPipeline.from_config(cfg.augment_config).to_config())
+    return TrainJob(cfg, model.for_data(features, vocab.size), features, vocab, normalizer, augment)
+
+
+def connect_ray(num_cpus: int | None = None) -> None:
+    """Join ``RAY_ADDRESS`` if set (also under ``ray job submit``), else start a local Ray."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", HEALTH_CHECK_INTERVAL_S)
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True)
+    else:
+        ray.init(num_cpus=num_cpus, log_to_driver=True,
+                 runtime_env={"env_vars": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S":
+                                           os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"]}})
+
+
+def storage_args(storage_path: str) -> dict[str, Any]:
+    """``RunConfig`` storage arguments: absolute local path, or an S3 filesystem for ``s3://``."""
+    if not fileio.is_url(storage_path):
+        return {"storage_path": os.path.abspath(os.path.expanduser(storage_path))}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if storage_path.startswith("s3://") and endpoint:
+        import pyarrow.fs
+
+        scheme = "http" if endpoint.startswith("http://") else "https"
+        host = endpoint.split("://", 1)[-1].rstrip("/")
+        fs = pyarrow.fs.S3FileSystem(endpoint_override=host, scheme=scheme,
+                                     access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
+                                     secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+                                     region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+        return {"storage_path": storage_path[len("s3://"):].rstrip("/"), "storage_filesystem": fs}
+    return {"storage_path": storage_path}
+
+
+def run_train(job: TrainJob) -> TrainResult:
+    """Run (or resume) ``job`` on Ray Train and return where its newest checkpoint is."""
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from ds2ray.train.loop import train_loop_per_worker
+    from ds2ray.train.metrics_log import run_dir
+
+    cfg = job.train
+    connect_ray()
+    scaling = ray.train.ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                                      resources_per_worker={"CPU": cfg.cpus_per_worker})
+    run_config = ray.train.RunConfig(
+        name=cfg.run_name,
+        failure_config=ray.train.FailureConfig(max_failures=cfg.max_failures),
+        checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.keep_checkpoints),
+        **storage_args(cfg.storage_path),
+    )
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=job.to_loop_config(),
+        scaling_config=scaling,
+        run_config=run_config,
+        torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
+    )
+    try:
+        result = trainer.fit()
+    except Exception as err:  # ray raises TrainingFailedError once max_failures is spent
+        raise RuntimeError(f"training run {cfg.run_name!r} failed: {err}. Re-run the same command to resume "
+                           "from its last checkpoint.") from err
+    checkpoint = result.checkpoint.path if result.checkpoint is not None else None
+    if checkpoint and fileio.is_url(cfg.storage_path) and "://" not in checkpoint:
+        checkpoint = f"{cfg.storage_path.split('://')[0]}://{checkpoint}"
+    return TrainResult(checkpoint, dict(result.metrics or {}), run_dir(cfg.storage_path, cfg.run_name), result.error)
