@@ -5,6 +5,12 @@ Stages run in order and each skips work a previous run finished:
 1. ``data``     synthesize a corpus with espeak-ng voices (test voices never heard in training)
 2. ``mean-std`` feature normalisation statistics
 3. ``vocab``    the character vocabulary
+4. ``train``    DS2 on Ray Train, 2 CPU workers, for a time budget; dev CER per epoch
+5. ``lm``       a 3-gram KenLM from the training transcripts
+6. ``test``     WER/CER on the held-out-voice test split, greedy and beam + LM
+7. ``tune``     a small alpha/beta grid on Ray Tune over the dev split; the best point is used
+8. ``infer``    a few test utterances, reference against hypothesis
+9. ``serve``    start the Ray Serve endpoint, transcribe a held-out file over HTTP, stop it
 
 Run ``python -m jobs.demo --help``; works the same under ``ray job submit -- python -m jobs.demo``.
 """
@@ -30,6 +36,8 @@ class DemoConfig:
     feature: str = "fbank"
     seed: int = 0
     quick: bool = False  # a tiny corpus for smoke tests
+    train_minutes: float = 9.0
+    num_workers: int = 2
 
     @property
     def corpus_dir(self) -> Path:
@@ -45,6 +53,23 @@ class DemoConfig:
     @property
     def vocab(self) -> Path:
         return self.out_dir / "vocab.json"
+
+    @property
+    def train_json(self) -> Path:
+        return self.out_dir / "train.json"
+
+    @property
+    def lm(self) -> Path:
+        return self.out_dir / "lm" / "demo3.bin"
+
+    @property
+    def tuned(self) -> Path:
+        return self.out_dir / "tune" / "best.json"
+
+    def checkpoint(self) -> str:
+        if not self.train_json.exists():
+            raise FileNotFoundError(f"{self.train_json} not found: run the train stage first")
+        return json.loads(self.train_json.read_text())["checkpoint"]
 
 
 def stage_data(cfg: DemoConfig) -> str:
@@ -88,10 +113,89 @@ def stage_vocab(cfg: DemoConfig) -> str:
     return report.summary()
 
 
+def stage_train(cfg: DemoConfig) -> str:
+    from ds2ray.data.normalizer import NormalizerStats
+    from ds2ray.data.vocab import Vocabulary
+    from ds2ray.model.config import get_preset
+    from ds2ray.train.config import TrainConfig
+    from ds2ray.train.trainer import build_job, run_train
+
+    if cfg.train_json.exists():
+        done = json.loads(cfg.train_json.read_text())
+        return f"done before: {done['checkpoint']} (delete {cfg.train_json} to train again)"
+    preset = get_preset("tiny" if cfg.quick else "demo")
+    stats = NormalizerStats.load(cfg.mean_std)
+    train = TrainConfig(
+        train_manifests=(str(cfg.manifest("train")),), dev_manifests=(str(cfg.manifest("dev")),),
+        num_workers=cfg.num_workers, cpus_per_worker=1, batch_frames=4000, epochs=100,
+        max_minutes=0.5 if cfg.quick else cfg.train_minutes, lr=2e-3, seed=cfg.seed,
+        run_name="demo", storage_path=str((cfg.out_dir / "runs").resolve()), log_every_steps=20)
+    job = build_job(train, preset.model, stats.feature_config, Vocabulary.load(cfg.vocab), stats)
+    result = run_train(job)
+    if result.error is not None or not result.checkpoint:
+        raise RuntimeError(f"training failed: {result.error or 'no checkpoint reported'}")
+    cfg.train_json.write_text(json.dumps({"checkpoint": result.checkpoint, "metrics": result.metrics,
+                                          "run_dir": result.run_dir}, indent=1, default=str))
+    m = result.metrics
+    return (f"checkpoint {result.checkpoint}; epoch {m.get('epoch')}, dev loss {m.get('dev_loss', float('nan')):.3f}, "
+            f"dev CER {m.get('dev_cer', float('nan')):.3f}; curves in {result.run_dir}/logs")
+
+
+def stage_lm(cfg: DemoConfig) -> str:
+    from ds2ray.cli import main as ds2ray
+
+    if cfg.lm.exists():
+        return f"exists: {cfg.lm}"
+    corpus = cfg.out_dir / "lm" / "corpus.txt"
+    corpus.parent.mkdir(parents=True, exist_ok=True)
+    from ds2ray.data.manifest import read_manifest
+
+    corpus.write_text("\n".join(e.text for e in read_manifest(cfg.manifest("train"))) + "\n")
+    _check(ds2ray(["lm", "build", "--corpus", str(corpus), "--order", "3", "--out", str(cfg.lm)]), "lm build")
+    return f"3-gram LM {cfg.lm} ({cfg.lm.stat().st_size // 1024} KiB)"
+
+
+def stage_test(cfg: DemoConfig) -> str:
+    from ds2ray.cli import main as ds2ray
+
+    results = {}
+    out = cfg.out_dir / "test"
+    out.mkdir(parents=True, exist_ok=True)
+    runs = {"greedy": ["--decoder", "greedy"],
+            "beam+lm": ["--decoder", "beam", "--lm", str(cfg.lm), "--beam-size", "64"]}
+    if cfg.tuned.exists():
+        runs["beam+lm tuned"] = runs["beam+lm"] + ["--tuned", str(cfg.tuned)]
+    for name, flags in runs.items():
+        summary = out / f"{name.replace(' ', '_').replace('+', '_')}.summary.json"
+        _check(ds2ray(["test", "--checkpoint", cfg.checkpoint(), "--manifest", str(cfg.manifest("test")),
+                       "--num-workers", "2", "--out", str(out / f"{summary.stem.split('.')[0]}.jsonl"),
+                       "--summary-json", str(summary), *flags]), f"test {name}")
+        results[name] = json.loads(summary.read_text())
+    return "; ".join(f"{k}: WER {v['wer']:.3f} CER {v['cer']:.3f}" for k, v in results.items())
+
+
+def stage_infer(cfg: DemoConfig) -> str:
+    from ds2ray.cli import main as ds2ray
+
+    flags = ["--decoder", "beam", "--lm", str(cfg.lm)] + (["--tuned", str(cfg.tuned)] if cfg.tuned.exists() else [])
+    _check(ds2ray(["infer", "--checkpoint", cfg.checkpoint(), "--manifest", str(cfg.manifest("test")),
+                   "--num-samples", "3", *flags]), "infer")
+    return "3 held-out samples shown above"
+
+
+def _check(code: int, what: str) -> None:
+    if code:
+        raise RuntimeError(f"`ds2ray {what}` failed (exit {code}); see the messages above")
+
+
 STAGES: dict[str, Callable[[DemoConfig], str]] = {
     "data": stage_data,
     "mean-std": stage_mean_std,
     "vocab": stage_vocab,
+    "train": stage_train,
+    "lm": stage_lm,
+    "test": stage_test,
+    "infer": stage_infer,
 }
 
 
@@ -104,12 +208,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--feature", default="fbank", choices=("linear", "fbank", "mfcc"), help="feature kind")
     p.add_argument("--seed", type=int, default=0, help="seed for corpus and training")
     p.add_argument("--quick", action="store_true", help="tiny corpus and short stages (smoke test)")
+    p.add_argument("--train-minutes", type=float, default=9.0, help="training time budget (minutes)")
+    p.add_argument("--num-workers", type=int, default=2, help="Ray Train workers (1 CPU each)")
     p.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {list(STAGES)}")
     args = p.parse_args(argv)
     from ds2ray.cli import setup_logging
 
     setup_logging()
-    cfg = DemoConfig(Path(args.out_dir), args.hours, args.engines, args.feature, args.seed, args.quick)
+    cfg = DemoConfig(Path(args.out_dir), args.hours, args.engines, args.feature, args.seed, args.quick,
+                     args.train_minutes, args.num_workers)
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     wanted = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(STAGES))
