@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 
+#: Prefix of shard member references (defined in :mod:`ds2ray.data.shards`, kept here import-free).
+MEMBER_PREFIX = "tarmember://"
+
+
 def is_url(path: str) -> bool:
     """True for fsspec URLs such as ``s3://b/k`` or ``tar://m::file:///x.tar``."""
     return "://" in path
@@ -57,7 +61,19 @@ def storage_options_from_env() -> dict[str, Any]:
 
 @contextlib.contextmanager
 def open_file(path: str, mode: str = "rb", **storage_options: Any) -> Iterator[IO]:
-    """Open a local path or fsspec URL. Local paths skip fsspec entirely (it is the hot path)."""
+    """Open a local path or fsspec URL. Local paths skip fsspec entirely (it is the hot path).
+
+    A shard member reference (``tarmember://...``, see :mod:`ds2ray.data.shards`) opens read-only
+    as a seekable file over the member's byte range.
+    """
+    if path.startswith(MEMBER_PREFIX):
+        from ds2ray.data.shards import open_member
+
+        if mode != "rb":
+            raise ValueError(f"{path}: shard members open read-only in binary mode ('rb'), not {mode!r}")
+        with open_member(path) as fh:
+            yield fh
+        return
     if not is_url(path) or path.startswith("file://"):
         local = path[len("file://"):] if path.startswith("file://") else path
         with open(local, mode) as fh:
@@ -71,11 +87,15 @@ def open_file(path: str, mode: str = "rb", **storage_options: Any) -> Iterator[I
 
 
 def exists(path: str) -> bool:
+    if path.startswith(MEMBER_PREFIX):
+        from ds2ray.data.shards import member_exists
+
+        return member_exists(path)
     if not is_url(path):
         return os.path.exists(path)
     import fsspec
 
-    fs, p = fsspec.core.url_to_fs(path)
+    fs, p = fsspec.core.url_to_fs(path, **(storage_options_from_env() if path.startswith("s3://") else {}))
     return fs.exists(p)
 
 

@@ -25,6 +25,10 @@ from ds2ray.train.config import TrainConfig, TrainJob
 
 log = logging.getLogger(__name__)
 
+#: Environment variables the driver passes on to the training workers.
+FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                 "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE")
+
 #: Ray Train polls workers this often (s); its 2 s default delays every report.
 HEALTH_CHECK_INTERVAL_S = "0.2"
 
@@ -95,8 +99,11 @@ def run_train(job: TrainJob) -> TrainResult:
     connect_ray()
     scaling = ray.train.ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                       resources_per_worker={"CPU": cfg.cpus_per_worker})
+    # Workers read s3:// manifests, shards and storage with the driver's credentials and endpoint.
+    env = {k: v for k, v in os.environ.items() if k in FORWARDED_ENV and v}
     run_config = ray.train.RunConfig(
         name=cfg.run_name,
+        worker_runtime_env={"env_vars": env} if env else None,
         failure_config=ray.train.FailureConfig(max_failures=cfg.max_failures),
         checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.keep_checkpoints),
         **storage_args(cfg.storage_path),
