@@ -51,7 +51,15 @@ def build_job(cfg: TrainConfig, model: ModelConfig, features: FeatureConfig, voc
         except ImportError as err:
             raise RuntimeError("--augment-config needs ds2ray.augment, which failed to import") from err
         augment = tuple(AugmentPipeline.from_config(cfg.augment_config).to_config())
+    # Workers run in other folders (and on other nodes): local paths must be absolute.
+    cfg = cfg.replace(train_manifests=tuple(_absolute(p) for p in cfg.train_manifests),
+                      dev_manifests=tuple(_absolute(p) for p in cfg.dev_manifests),
+                      init_from=_absolute(cfg.init_from) if cfg.init_from else None)
     return TrainJob(cfg, model.for_data(features, vocab.size), features, vocab, normalizer, augment)
+
+
+def _absolute(path: str) -> str:
+    return path if fileio.is_url(path) else os.path.abspath(os.path.expanduser(path))
 
 
 def connect_ray(num_cpus: int | None = None) -> None:
