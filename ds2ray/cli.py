@@ -21,6 +21,12 @@ COMMANDS: dict[str, str] = {
     "vocab": "ds2ray.commands.vocab",
     "mean-std": "ds2ray.commands.mean_std",
     "manifest": "ds2ray.commands.manifest",
+    "train": "ds2ray.commands.train",
+    "lm": "ds2ray.commands.lm",
+    "test": "ds2ray.commands.test",
+    "infer": "ds2ray.commands.infer",
+    "augment": "ds2ray.commands.augment",
+    "profile": "ds2ray.commands.profile",
 }
 
 
