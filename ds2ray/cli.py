@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "lm": "ds2ray.commands.lm",
     "test": "ds2ray.commands.test",
     "infer": "ds2ray.commands.infer",
+    "tune": "ds2ray.commands.tune",
     "augment": "ds2ray.commands.augment",
     "profile": "ds2ray.commands.profile",
 }

@@ -1,0 +1,151 @@
+"""``ds2ray tune``: grid search of the beam decoder's LM weight (alpha) and word bonus (beta) on a dev set.
+
+The acoustic model runs once; its log-probs go into the Ray object store once, and Ray Tune decodes
+the dev set at every grid point on warm decoder actors (:mod:`ds2ray.tune.search`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ds2ray.commands.common import add_manifest_args
+
+DEFAULT_BATCH_SIZE = 128
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "tune", help="tune the LM weight alpha and word bonus beta on a dev set (Ray Tune grid)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Run the checkpoint's acoustic model over the dev manifest once, then decode the dev set with beam\n"
+            "search + the KenLM LM at every (alpha, beta) of a grid, on --num-workers Ray Tune decoder actors\n"
+            "that each load the LM once. Prints WER and CER at every point as it finishes (with the running\n"
+            "best, progress and an ETA) and writes to --out:\n"
+            "  points.csv, points.json   every point (alpha, beta, WER, CER, error counts)\n"
+            "  best.json                 the best alpha/beta and the decoder settings: pass it as\n"
+            "                            --tuned to `ds2ray test`, `ds2ray infer` and `ds2ray serve`\n"
+            "  error_surface.png         the error rate over (alpha, beta), minimum marked\n"
+            "Ties are broken by fewer errors of the other rate, then smaller alpha, then smaller beta.\n\n"
+            "--num-batches K tunes on the first K x --batch-size utterances. --two-stage follows the seed's\n"
+            "advice: the grid on those first batches (default: a quarter of the set), then a --fine-alphas x\n"
+            "--fine-betas grid one coarse step around its best on the whole set (stage1_coarse/, stage2_fine/).\n\n"
+            "example: ds2ray tune --checkpoint ckpt/ --manifest dev.jsonl --lm lm.bin --alpha-from 1.0 \\\n"
+            "           --alpha-to 3.2 --num-alphas 45 --beta-from 0.1 --beta-to 0.45 --num-betas 8 --out tune/"),
+    )
+    p.add_argument("--checkpoint", "--model-path", "--model_path", dest="checkpoint", required=True,
+                   help="checkpoint folder (or its model.pt), local or URL")
+    add_manifest_args(p, required=False)
+    p.add_argument("--tune-manifest", "--tune_manifest", dest="tune_manifest", action="append", default=None,
+                   help="the seed's name for --manifest (dev set to tune on)")
+    g = p.add_argument_group("grid (the seed's defaults)")
+    g.add_argument("--alpha-from", "--alpha_from", dest="alpha_from", type=float, default=1.0,
+                   help="smallest LM weight (default 1.0)")
+    g.add_argument("--alpha-to", "--alpha_to", dest="alpha_to", type=float, default=3.2,
+                   help="largest LM weight (default 3.2)")
+    g.add_argument("--num-alphas", "--num_alphas", dest="num_alphas", type=int, default=45,
+                   help="alphas, evenly spaced, ends included (default 45)")
+    g.add_argument("--beta-from", "--beta_from", dest="beta_from", type=float, default=0.1,
+                   help="smallest word bonus (default 0.1)")
+    g.add_argument("--beta-to", "--beta_to", dest="beta_to", type=float, default=0.45,
+                   help="largest word bonus (default 0.45)")
+    g.add_argument("--num-betas", "--num_betas", dest="num_betas", type=int, default=8,
+                   help="betas, evenly spaced, ends included (default 8)")
+    g.add_argument("--num-batches", "--num_batches", dest="num_batches", type=int, default=-1,
+                   help="tune on the first K batches of --batch-size utterances (default -1: the whole set)")
+    g.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help=f"utterances per batch for --num-batches (default {DEFAULT_BATCH_SIZE})")
+    g.add_argument("--two-stage", action="store_true",
+                   help="coarse grid on the first batches, then a fine grid around its best on the whole set")
+    g.add_argument("--fine-alphas", type=int, default=5, help="alphas of the --two-stage fine grid (default 5)")
+    g.add_argument("--fine-betas", type=int, default=5, help="betas of the --two-stage fine grid (default 5)")
+    d = p.add_argument_group("decoder")
+    d.add_argument("--lm", "--lang-model-path", "--lang_model_path", dest="lm", required=True,
+                   help="KenLM language model, ARPA or binary (ds2ray lm build)")
+    d.add_argument("--unigrams", default=None,
+                   help="the LM's word list, one a line (default: from the ARPA, or <lm>.unigrams.txt)")
+    d.add_argument("--beam-size", "--beam_size", dest="beam_size", type=int, default=None,
+                   help="beam width (default 100)")
+    d.add_argument("--beam-prune-logp", type=float, default=None,
+                   help="drop prefixes scoring this far below the best (default -10)")
+    d.add_argument("--token-min-logp", type=float, default=None,
+                   help="characters below this log-prob in a frame are not expanded (default -5)")
+    d.add_argument("--error-rate-type", "--error_rate_type", dest="error_rate_type", choices=("wer", "cer"),
+                   default=None, help="the rate to minimise (default: wer for English, cer for Mandarin)")
+    r = p.add_argument_group("workers")
+    r.add_argument("--num-workers", "--num-proc-bsearch", "--num_proc_bsearch", dest="num_workers", type=int,
+                   default=2, help="Ray Tune decoder actors = trials run at once (default 2)")
+    r.add_argument("--acoustic-workers", "--trainer-count", "--trainer_count", dest="acoustic_workers", type=int,
+                   default=2, help="Ray actors running the acoustic model (default 2; 0 = in this process)")
+    r.add_argument("--use-gpu", "--use_gpu", dest="use_gpu", action="store_true",
+                   help="one GPU per acoustic worker")
+    r.add_argument("--engine", choices=("tune", "plain"), default="tune",
+                   help="tune: Ray Tune over decoder actors (default); plain: a loop in this process, no Ray")
+    p.add_argument("--out", default="tune_out",
+                   help="folder for points.csv/json, best.json and error_surface.png (default tune_out)")
+    p.set_defaults(func=run)
+
+
+def _decoder_base(args: argparse.Namespace):
+    from ds2ray.decode.base import DecoderConfig
+
+    fields = {name: value for name, value in (("beam_width", args.beam_size), ("unigrams", args.unigrams),
+                                              ("beam_prune_logp", args.beam_prune_logp),
+                                              ("token_min_logp", args.token_min_logp)) if value is not None}
+    return DecoderConfig(type="beam", lm_path=args.lm, **fields)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ds2ray.commands.common import read_manifest_args
+    from ds2ray.decode.beam import validate_lm_for_vocab
+    from ds2ray.evaluate import compute_log_probs
+    from ds2ray.model.checkpoint import load_checkpoint
+    from ds2ray.tune.grid import GridSpec, TwoStageSpec
+
+    args.manifest = (args.manifest or []) + (args.tune_manifest or [])
+    if not args.manifest:
+        raise ValueError("give the dev set to tune on with --manifest (or --tune-manifest)")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    entries = list(read_manifest_args(args))
+    if not entries:
+        raise ValueError(f"the dev set is empty: no utterances in {', '.join(args.manifest)} (empty, or all filtered "
+                         "out by --min-duration/--max-duration)")
+    grid = GridSpec(args.alpha_from, args.alpha_to, args.num_alphas, args.beta_from, args.beta_to, args.num_betas)
+    subset = args.num_batches * args.batch_size if args.num_batches > 0 else None
+    if subset and not args.two_stage:
+        entries = entries[:subset]  # the acoustic model only needs to see what is tuned on
+    config = _decoder_base(args)
+    vocab = load_checkpoint(args.checkpoint).vocab
+    validate_lm_for_vocab(config, vocab)  # a missing or mismatched LM fails before the acoustic model runs
+
+    if args.engine == "tune" or args.acoustic_workers > 0:
+        from ds2ray.commands.test import ensure_ray
+
+        ensure_ray()
+    print(f"acoustic model: {args.checkpoint} on {len(entries)} utterances "
+          f"({sum(e.duration for e in entries) / 60:.1f} min)")
+    log_probs = compute_log_probs(args.checkpoint, entries, num_workers=args.acoustic_workers, use_gpu=args.use_gpu)
+    if args.engine == "tune":
+        import ray
+
+        log_probs = ray.put(log_probs)  # once, for every trial (and both stages)
+    common = dict(num_workers=args.num_workers, decoder=config, error_rate_type=args.error_rate_type,
+                  engine=args.engine)
+    os.makedirs(args.out, exist_ok=True)
+    if args.two_stage:
+        from ds2ray.tune.search import tune_two_stage
+
+        spec = TwoStageSpec(grid, subset, args.fine_alphas, args.fine_betas)
+        _, result = tune_two_stage(log_probs, entries, vocab, args.lm, spec, out_dir=args.out, **common)
+        best_path = os.path.join(args.out, "best.json")
+    else:
+        from ds2ray.tune.search import tune_grid
+
+        result = tune_grid(log_probs, entries, vocab, args.lm, grid, out_dir=args.out, **common)
+        best_path = result.files["best.json"]
+    for name, path in sorted(result.files.items()):
+        print(f"{name:<18} -> {path}")
+    print(f"use it: ds2ray test --checkpoint {args.checkpoint} --manifest TEST --tuned {best_path}")
+    return 0
