@@ -155,6 +155,19 @@ def stage_lm(cfg: DemoConfig) -> str:
     return f"3-gram LM {cfg.lm} ({cfg.lm.stat().st_size // 1024} KiB)"
 
 
+def stage_tune(cfg: DemoConfig) -> str:
+    from ds2ray.cli import main as ds2ray
+
+    out = cfg.tuned.parent
+    _check(ds2ray(["tune", "--checkpoint", cfg.checkpoint(), "--manifest", str(cfg.manifest("dev")),
+                   "--lm", str(cfg.lm), "--alpha-from", "0.3", "--alpha-to", "1.5", "--num-alphas", "4",
+                   "--beta-from", "0.0", "--beta-to", "2.0", "--num-betas", "3", "--beam-size", "64",
+                   "--num-workers", "2", "--out", str(out)]), "tune")
+    best = json.loads(cfg.tuned.read_text())
+    return (f"best alpha {best['alpha']:.2f}, beta {best['beta']:.2f}: dev WER {best['wer']:.3f} "
+            f"(error surface {out / 'error_surface.png'})")
+
+
 def stage_test(cfg: DemoConfig) -> str:
     from ds2ray.cli import main as ds2ray
 
@@ -194,6 +207,7 @@ STAGES: dict[str, Callable[[DemoConfig], str]] = {
     "vocab": stage_vocab,
     "train": stage_train,
     "lm": stage_lm,
+    "tune": stage_tune,
     "test": stage_test,
     "infer": stage_infer,
 }
