@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 KENLM_HOME ?= $(HOME)/.cache/ds2ray/kenlm
 KENLM_VERSION ?= 0.3.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := espeak-ng sox libsox-fmt-all flite cmake build-essential \
+APT_PACKAGES := espeak-ng sox libsox-fmt-all flite chromium cmake build-essential \
 	libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev \
 	zlib1g-dev libbz2-dev liblzma-dev
 DEMO_ARGS ?=

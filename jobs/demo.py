@@ -196,6 +196,24 @@ def stage_infer(cfg: DemoConfig) -> str:
     return "3 held-out samples shown above"
 
 
+def stage_serve(cfg: DemoConfig) -> str:
+    from ds2ray.data.manifest import read_manifest
+
+    try:
+        from serve.app import run_in_process
+        from serve.client import transcribe_file
+    except ImportError as err:
+        raise RuntimeError("the serve stage needs the serve package (pip install -e .)") from err
+    entry = read_manifest(cfg.manifest("test"))[0]
+    server = run_in_process(cfg.checkpoint(), port=0)
+    try:
+        result = transcribe_file(entry.audio_filepath, server.url)
+    finally:
+        server.stop()
+    print(f"  reference:  {entry.text}\n  transcript: {result['text']}")
+    return f"POST {server.url}/transcribe of a held-out file -> {result['text']!r} (server stopped)"
+
+
 def _check(code: int, what: str) -> None:
     if code:
         raise RuntimeError(f"`ds2ray {what}` failed (exit {code}); see the messages above")
@@ -210,6 +228,7 @@ STAGES: dict[str, Callable[[DemoConfig], str]] = {
     "tune": stage_tune,
     "test": stage_test,
     "infer": stage_infer,
+    "serve": stage_serve,
 }
 
 

@@ -54,7 +54,8 @@ def build_job(cfg: TrainConfig, model: ModelConfig, features: FeatureConfig, voc
     # Workers run in other folders (and on other nodes): local paths must be absolute.
     cfg = cfg.replace(train_manifests=tuple(_absolute(p) for p in cfg.train_manifests),
                       dev_manifests=tuple(_absolute(p) for p in cfg.dev_manifests),
-                      init_from=_absolute(cfg.init_from) if cfg.init_from else None)
+                      init_from=_absolute(cfg.init_from) if cfg.init_from else None,
+                      storage_path=_absolute(cfg.storage_path))
     return TrainJob(cfg, model.for_data(features, vocab.size), features, vocab, normalizer, augment)
 
 

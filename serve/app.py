@@ -1,0 +1,378 @@
+"""The transcription service on Ray Serve: a validating front, a batching model, wired with ``.bind()``.
+
+::
+
+    HTTP -> Frontend (FastAPI ingress)                   -> Transcriber (model replicas)
+            GET /  GET /static/*  GET /healthz              @serve.batch, capped by seconds of audio
+            POST /transcribe: key 401, size 413,             AcousticModel.log_probs -> decoder
+                              format/decode 400, length 413
+
+``Frontend`` turns each request into a :class:`Clip` (mono float32 at the model's rate; nothing
+is written to disk) and awaits ``Transcriber.transcribe``. ``Transcriber`` loads the checkpoint
+once per replica (CPU or GPU) and, with batching on, runs every queued clip of up to
+``max_batch_seconds`` of audio as one padded batch.
+
+Entry points: :func:`build_app` (``serve run`` config files: ``import_path: serve.app:build_app``),
+:func:`app_from_config`, and :func:`run_in_process` / :func:`start_server` (``ds2ray serve``,
+tests, ``make demo``), which return a :class:`RunningServer` with ``.url`` and ``.stop()``.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see real types (Request) in the route signatures
+# of the class-based view Serve builds.
+import asyncio
+import logging
+import math
+import socket
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Callable
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from serve.config import ServeConfig
+from serve.validate import InputError, audio_from_request, check_api_key, decode_request_audio, read_body
+
+log = logging.getLogger("ds2ray.serve")
+
+STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One request's audio on its way to the model: ``audio`` (N,) float32 at ``sample_rate``."""
+
+    audio: np.ndarray
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+    @property
+    def batch_units(self) -> int:
+        """Whole seconds, rounded up: the unit of ``ServeConfig.max_batch_seconds``."""
+        return max(1, math.ceil(self.seconds - 1e-9))
+
+
+def batch_seconds(clips: list[Clip]) -> int:
+    """``@serve.batch`` size of a batch: its audio in whole seconds (each clip rounded up)."""
+    return sum(c.batch_units for c in clips)
+
+
+@serve.deployment
+class Transcriber:
+    """Model replica: audio clips -> text, batched by total seconds of audio.
+
+    ``transcribe(Clip) -> dict`` with ``text``, ``model_ms`` (features + network for the whole
+    batch), ``ctc_decode_ms``, ``batch_size`` and ``batch_audio_s``.
+    """
+
+    def __init__(self, config: dict) -> None:
+        import torch
+
+        from ds2ray.decode.base import build_decoder
+        from ds2ray.model.checkpoint import load_acoustic_model
+
+        self.config = cfg = ServeConfig.from_dict(config)
+        if cfg.use_gpu:
+            if not torch.cuda.is_available():
+                raise RuntimeError("use_gpu is set but this replica sees no CUDA device; drop --use-gpu or run on a "
+                                   "GPU node")
+            device = "cuda"
+        else:
+            device = "cpu"
+            torch.set_num_threads(max(1, round(cfg.num_cpus)))
+        self.model = load_acoustic_model(cfg.checkpoint, device)
+        self.decoder = build_decoder(cfg.decoder_config(), self.model.vocab)
+        self.sample_rate = self.model.feature_config.sample_rate
+        self._batched.set_max_batch_size(cfg.max_batch_seconds)
+        self._batched.set_batch_wait_timeout_s(cfg.batch_wait_s)
+        self._one_at_a_time = asyncio.Lock()
+        self._run([Clip(np.zeros(self.sample_rate, np.float32), self.sample_rate)])  # warm-up
+
+    def info(self) -> dict[str, Any]:
+        cfg = self.config
+        beam = cfg.decoder != "greedy"
+        return {"checkpoint": cfg.checkpoint, "sample_rate": self.sample_rate, "vocab_size": self.model.vocab.size,
+                "language": self.model.vocab.language, "device": str(self.model.device), "decoder": cfg.decoder,
+                "alpha": cfg.alpha if beam else None, "beta": cfg.beta if beam else None,
+                "lm": cfg.lm_path if beam else None, "batching": cfg.batching,
+                "max_batch_seconds": cfg.max_batch_seconds}
+
+    async def transcribe(self, clip: Clip) -> dict[str, Any]:
+        if clip.sample_rate != self.sample_rate:
+            raise ValueError(f"clip at {clip.sample_rate} Hz, model wants {self.sample_rate} Hz")
+        if self.config.batching:
+            return await self._batched(clip)
+        async with self._one_at_a_time:
+            return (await asyncio.to_thread(self._run, [clip]))[0]
+
+    @serve.batch(max_batch_size=60, batch_wait_timeout_s=0.01, batch_size_fn=batch_seconds)
+    async def _batched(self, clips: list[Clip]) -> list[dict[str, Any]]:
+        # max_batch_size / timeout are set per replica from the config in __init__.
+        # The model runs ON the event loop, blocking it, on purpose: Serve forms the next batch as
+        # soon as this one is handed over, so while the loop is free it would cut many small
+        # batches that then wait in line. Blocked, the requests arriving meanwhile queue up and
+        # the next batch takes them all (up to max_batch_seconds).
+        return self._run(clips)
+
+    def _run(self, clips: list[Clip]) -> list[dict[str, Any]]:
+        t0 = time.perf_counter()
+        total_s = sum(c.seconds for c in clips)
+        log_probs = self.model.log_probs([c.audio for c in clips], max_batch_seconds=max(total_s, 1.0) * 2)
+        t1 = time.perf_counter()
+        texts = self.decoder.decode_batch(log_probs)
+        t2 = time.perf_counter()
+        timing = {"model_ms": round((t1 - t0) * 1000, 2), "ctc_decode_ms": round((t2 - t1) * 1000, 2),
+                  "batch_size": len(clips), "batch_audio_s": round(total_s, 3)}
+        return [{"text": text, **timing} for text in texts]
+
+
+api = FastAPI(title="ds2ray transcription", description="DeepSpeech2 speech recognition on Ray Serve",
+              docs_url=None, redoc_url=None)
+
+
+def _error(err: InputError) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="ds2ray"'} if err.status == 401 else None
+    return JSONResponse(err.to_json(), status_code=err.status, headers=headers)
+
+
+def _load_static() -> dict[str, tuple[bytes, str]]:
+    files = {}
+    for entry in resources.files("serve").joinpath("static").iterdir():
+        suffix = "." + entry.name.rsplit(".", 1)[-1]
+        if entry.is_file() and suffix in STATIC_TYPES:
+            files[entry.name] = (entry.read_bytes(), STATIC_TYPES[suffix])
+    if "index.html" not in files:
+        raise RuntimeError("serve/static/index.html is missing from the installed package; reinstall ds2ray")
+    return files
+
+
+@serve.deployment
+@serve.ingress(api)
+class Frontend:
+    """Ingress replica: routes, validation, audio decoding; forwards clips to :class:`Transcriber`."""
+
+    def __init__(self, transcriber: DeploymentHandle, config: dict) -> None:
+        self.config = ServeConfig.from_dict(config)
+        self.transcriber = transcriber
+        self.static = _load_static()
+        self._info: dict[str, Any] | None = None
+
+    async def model_info(self) -> dict[str, Any]:
+        if self._info is None:
+            self._info = await self.transcriber.info.remote()
+        return self._info
+
+    @api.get("/", response_class=HTMLResponse)
+    async def index(self, request: Request) -> Response:
+        if not request.url.path.endswith("/"):  # the page loads static/app.js relative to itself
+            return RedirectResponse(request.url.path + "/")
+        body, media_type = self.static["index.html"]
+        return Response(body, media_type=media_type)
+
+    @api.get("/static/{name}")
+    async def static_file(self, name: str) -> Response:
+        if name not in self.static:
+            return JSONResponse({"error": f"no static file {name!r}", "status": 404}, status_code=404)
+        body, media_type = self.static[name]
+        return Response(body, media_type=media_type)
+
+    @api.get("/healthz")
+    async def healthz(self) -> JSONResponse:
+        info = await self.model_info()
+        return JSONResponse({"status": "ok", "auth": bool(self.config.api_key_sha256),
+                             "max_body_mb": self.config.max_body_mb, "max_seconds": self.config.max_seconds,
+                             "model": info})
+
+    @api.post("/transcribe")
+    async def transcribe(self, request: Request) -> JSONResponse:
+        t0 = time.perf_counter()
+        cfg = self.config
+        try:
+            check_api_key(request.headers, cfg.api_key_sha256)
+            body = await read_body(request.stream(), request.headers.get("content-length"), cfg.max_body_bytes)
+            data = audio_from_request(body, request.headers.get("content-type", ""))
+            info = await self.model_info()
+            t1 = time.perf_counter()
+            clip = await asyncio.to_thread(decode_request_audio, data, info["sample_rate"], cfg.max_seconds)
+        except InputError as err:
+            return _error(err)
+        t2 = time.perf_counter()
+        try:
+            result = await self.transcriber.transcribe.remote(Clip(clip.audio, clip.sample_rate))
+        except Exception as err:  # the model replica failed: say so as JSON, keep serving
+            log.exception("transcription failed")
+            return JSONResponse({"error": f"transcription failed on the model replica ({type(err).__name__}: "
+                                          f"{str(err)[:300]})", "status": 500}, status_code=500)
+        t3 = time.perf_counter()
+        model_side = result["model_ms"] + result["ctc_decode_ms"]
+        return JSONResponse({
+            "text": result["text"],
+            "duration_s": round(clip.duration_s, 3),
+            "sample_rate": clip.native_rate,
+            "format": clip.format,
+            "decoder": info["decoder"],
+            "alpha": info["alpha"],
+            "beta": info["beta"],
+            "timing": {
+                "total_ms": round((t3 - t0) * 1000, 2),
+                "audio_decode_ms": round((t2 - t1) * 1000, 2),
+                "model_ms": result["model_ms"],
+                "ctc_decode_ms": result["ctc_decode_ms"],
+                "queue_ms": round(max(0.0, (t3 - t2) * 1000 - model_side), 2),
+                "batch_size": result["batch_size"],
+                "batch_audio_s": result["batch_audio_s"],
+            },
+        })
+
+
+def app_from_config(config: ServeConfig) -> serve.Application:
+    """The bound application (front + model) for a resolved config."""
+    cfg = config
+    model_options: dict[str, Any] = {
+        "ray_actor_options": {"num_cpus": cfg.num_cpus, "num_gpus": 1 if cfg.use_gpu else 0},
+        "max_ongoing_requests": cfg.max_ongoing_requests,
+    }
+    if cfg.autoscaling:
+        model_options["autoscaling_config"] = {
+            "min_replicas": cfg.replicas, "initial_replicas": cfg.replicas, "max_replicas": cfg.max_replicas,
+            "target_ongoing_requests": cfg.target_ongoing_requests}
+    else:
+        model_options["num_replicas"] = cfg.replicas
+    # each front replica must hold enough requests in flight for the model replicas to batch them
+    model_capacity = cfg.max_ongoing_requests * max(cfg.replicas, cfg.max_replicas)
+    front_ongoing = max(16, math.ceil(model_capacity / cfg.front_replicas))
+    transcriber = Transcriber.options(**model_options).bind(cfg.to_dict())
+    return Frontend.options(num_replicas=cfg.front_replicas, max_ongoing_requests=front_ongoing,
+                            ray_actor_options={"num_cpus": cfg.front_num_cpus}).bind(transcriber, cfg.to_dict())
+
+
+def build_app(args: dict[str, Any]) -> serve.Application:
+    """Application builder for ``serve run`` config files (``import_path: serve.app:build_app``).
+
+    ``args`` are :class:`ServeConfig` fields (``checkpoint`` required). ``tuned`` and the API key
+    environment variable are read here, where the app is built.
+    """
+    return app_from_config(ServeConfig.from_dict(dict(args)).resolved())
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    """A deployed service: ``url`` (no trailing slash), ``config``; ``stop()`` takes it down."""
+
+    url: str
+    config: ServeConfig
+    _stops: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def stop(self) -> None:
+        """Delete the app; shut Serve and Ray down too if this server started them. Idempotent."""
+        while self._stops:
+            try:
+                self._stops.pop()()
+            except Exception as err:  # keep stopping the rest
+                log.warning("while stopping the server: %s", err)
+
+    def __enter__(self) -> "RunningServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _serve_http_address() -> tuple[str, int] | None:
+    """Host and port of the Serve proxy already running on this Ray cluster, if any."""
+    try:
+        from ray.serve.context import _get_global_client  # private: Serve has no public getter
+
+        client = _get_global_client(raise_if_no_controller_running=False)
+        if client is None:
+            return None
+        return client.http_config.host, client.http_config.port
+    except Exception:
+        return None
+
+
+def wait_healthy(url: str, timeout_s: float) -> dict[str, Any]:
+    """Poll ``url/healthz`` until it answers 200; returns its JSON."""
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            r = requests.get(f"{url}/healthz", timeout=5)
+            if r.status_code == 200:
+                return r.json()
+            last = f"HTTP {r.status_code}: {r.text[:200]}"
+        except requests.RequestException as err:
+            last = str(err)
+        time.sleep(0.2)
+    raise RuntimeError(f"the server at {url} did not become healthy within {timeout_s:.0f} s ({last})")
+
+
+def start_server(config: ServeConfig, *, address: str | None = None, timeout_s: float = 180.0) -> RunningServer:
+    """Deploy ``config`` on Ray Serve and wait until ``/healthz`` answers.
+
+    Uses the Ray this process is connected to; otherwise connects to ``address`` (``auto``, a
+    ``ray://`` URL, ...) or, with none, starts a local Ray. If Serve already runs on the cluster,
+    the app joins its HTTP proxy: ``config.port == 0`` takes the proxy's address, any other port
+    must match it. Otherwise Serve starts on ``host``:``port`` (``0``: a free port).
+    """
+    import ray
+
+    cfg = config.resolved()
+    server = RunningServer(url="", config=cfg)
+    if not ray.is_initialized():
+        ray.init(address=address, logging_level=logging.WARNING)
+        server._stops.append(ray.shutdown)
+    running = _serve_http_address()
+    if running is None:
+        cfg = cfg if cfg.port else cfg.replace(port=free_port(cfg.host))
+        serve.start(http_options={"host": cfg.host, "port": cfg.port})
+        server._stops.append(serve.shutdown)
+    elif cfg.port == 0:
+        cfg = cfg.replace(host=running[0], port=running[1])
+    elif running != (cfg.host, cfg.port):
+        server.stop()
+        raise RuntimeError(f"Ray Serve already listens on {running[0]}:{running[1]} in this Ray cluster; use "
+                           f"--host {running[0]} --port {running[1]}, or stop it first with `serve shutdown -y`")
+    server.config = cfg
+    try:
+        serve.run(app_from_config(cfg), name=cfg.name, route_prefix=cfg.route_prefix, blocking=False)
+        server._stops.append(lambda: serve.delete(cfg.name))
+        host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
+        server.url = f"http://{host}:{cfg.port}{cfg.route_prefix.rstrip('/')}"
+        wait_healthy(server.url, timeout_s)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def run_in_process(checkpoint: str, *, api_key: str | None = None, address: str | None = None,
+                   timeout_s: float = 180.0, **fields: Any) -> RunningServer:
+    """Start the service for ``checkpoint``; ``fields`` override :class:`ServeConfig` defaults.
+
+    Example (``make demo``)::
+
+        server = run_in_process("runs/demo/best", port=0)
+        requests.post(server.url + "/transcribe", data=open("a.wav", "rb").read()).json()["text"]
+        server.stop()
+    """
+    cfg = ServeConfig(checkpoint=str(checkpoint), **fields)
+    if api_key:
+        cfg = cfg.with_api_key(api_key)
+    return start_server(cfg, address=address, timeout_s=timeout_s)

@@ -1,0 +1,99 @@
+"""``ds2ray serve``: run the transcription service on Ray Serve until Ctrl-C (or SIGTERM)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "serve", help="serve a checkpoint over HTTP with Ray Serve (POST /transcribe, a web page at /)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Start the transcription service and block until Ctrl-C or SIGTERM, then take it down.\n\n"
+            "Endpoints: POST /transcribe (raw WAV/FLAC/OGG/MP3 bytes or a multipart upload, any sample\n"
+            "rate) -> JSON {text, duration_s, decoder, alpha, beta, timing}; GET /healthz; GET / (a page that\n"
+            "records from the browser's microphone or takes a file).\n\n"
+            "Access: when the environment variable named by --api-key-env (default DS2RAY_API_KEY) is set,\n"
+            "/transcribe needs that key in 'X-API-Key' or 'Authorization: Bearer'. Audio is never written\n"
+            "to disk.\n\n"
+            "Ray: without --address a local Ray starts for this process. For a cluster, run\n"
+            "`serve run serve/serve_config.yaml` (see serve/README.md) or pass --address auto.\n\n"
+            "example: ds2ray serve --checkpoint runs/demo/best --lm lm.bin --tuned best.json --port 8000"),
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder or model.pt (local path or fsspec URL)")
+    p.add_argument("--decoder", choices=("greedy", "beam"), default=None,
+                   help="decoding: greedy, or beam search with --lm (default: beam when --lm is given, else greedy)")
+    p.add_argument("--lm", default=None, help="KenLM model (ARPA or binary) for beam decoding")
+    p.add_argument("--unigrams", default=None, help="the LM's word list (default: from the ARPA file, or the "
+                                                    ".unigrams.txt next to a binary LM)")
+    p.add_argument("--tuned", default=None, help="best.json from tuning: its alpha and beta are used")
+    p.add_argument("--alpha", type=float, default=None, help="LM weight (default 0.5; --tuned overrides)")
+    p.add_argument("--beta", type=float, default=None, help="word insertion bonus (default 1.5; --tuned overrides)")
+    p.add_argument("--beam-width", type=int, default=None, help="beam width (default 100)")
+    p.add_argument("--replicas", type=int, default=1, help="model replicas (default 1)")
+    p.add_argument("--max-replicas", type=int, default=0,
+                   help="autoscale model replicas between --replicas and this many (default: no autoscaling)")
+    p.add_argument("--num-cpus", type=float, default=None,
+                   help="CPUs per model replica; torch uses as many threads (default 1)")
+    p.add_argument("--use-gpu", action="store_true", help="one GPU per model replica")
+    p.add_argument("--no-batching", action="store_true", help="run one request at a time per replica")
+    p.add_argument("--max-batch-seconds", type=int, default=None,
+                   help="cap on the audio in one batch, in seconds (default 60; >= --max-seconds)")
+    p.add_argument("--batch-wait-ms", type=float, default=None,
+                   help="how long a replica waits for a batch to fill (default 5 ms)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000; 0 picks a free one)")
+    p.add_argument("--max-body-mb", type=float, default=None,
+                   help="largest request body in MiB (default 20): 413 past it")
+    p.add_argument("--max-seconds", type=float, default=None, help="longest audio in seconds (default 30): 413 past it")
+    p.add_argument("--api-key-env", default=None,
+                   help="environment variable holding the API key (default DS2RAY_API_KEY); unset = no key")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to deploy to ('auto', 'ray://host:10001', ...); default: start a local Ray")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace):
+    """The :class:`~serve.config.ServeConfig` the flags describe (defaults where a flag is absent)."""
+    from serve.config import ServeConfig
+
+    decoder = args.decoder or ("beam" if args.lm else "greedy")
+    optional = {
+        "alpha": args.alpha, "beta": args.beta, "beam_width": args.beam_width, "num_cpus": args.num_cpus,
+        "max_batch_seconds": args.max_batch_seconds, "max_body_mb": args.max_body_mb,
+        "max_seconds": args.max_seconds, "api_key_env": args.api_key_env, "lm_path": args.lm,
+        "unigrams": args.unigrams, "tuned": args.tuned,
+        "batch_wait_s": args.batch_wait_ms / 1000 if args.batch_wait_ms is not None else None,
+    }
+    fields = {k: v for k, v in optional.items() if v is not None}
+    if args.max_seconds is not None and args.max_batch_seconds is None:
+        fields["max_batch_seconds"] = max(ServeConfig.max_batch_seconds, int(-(-args.max_seconds // 1)))
+    return ServeConfig(checkpoint=args.checkpoint, decoder=decoder, replicas=args.replicas,
+                       max_replicas=args.max_replicas, use_gpu=args.use_gpu, batching=not args.no_batching,
+                       host=args.host, port=args.port, **fields)
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from serve.app import start_server
+
+    config = config_from_args(args)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server = start_server(config, address=args.address)
+    try:
+        cfg = server.config
+        auth = f"API key required (from ${cfg.api_key_env})" if cfg.api_key_sha256 else "no API key"
+        print(f"ds2ray serve: {server.url}/  (POST {server.url}/transcribe, GET {server.url}/healthz; {cfg.decoder} "
+              f"decoding, {cfg.replicas} replica(s), {auth}). Ctrl-C stops.", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        print("ds2ray serve: stopping", flush=True)
+        server.stop()
+    return 0

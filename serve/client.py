@@ -1,0 +1,108 @@
+"""HTTP client of the transcription service, and ``ds2ray transcribe FILE... --url URL``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+#: file extension -> Content-Type sent with the raw bytes (the server sniffs the format anyway)
+CONTENT_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".oga": "audio/ogg",
+                 ".opus": "audio/ogg", ".mp3": "audio/mpeg"}
+
+
+class TranscribeError(RuntimeError):
+    """The server refused a request or could not be reached; the message says which and why."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def endpoint(url: str) -> str:
+    """``http://host:port[/prefix]`` -> its ``/transcribe`` URL (a URL already ending in it is kept)."""
+    url = url.rstrip("/")
+    return url if url.endswith("/transcribe") else url + "/transcribe"
+
+
+def transcribe_bytes(data: bytes, url: str = DEFAULT_URL, *, api_key: str | None = None,
+                     content_type: str = "application/octet-stream", timeout: float = 60.0,
+                     session: Any = None) -> dict[str, Any]:
+    """POST audio bytes; returns the server's JSON (``text``, ``duration_s``, ``timing``, ...)."""
+    import requests
+
+    headers = {"Content-Type": content_type}
+    if api_key:
+        headers["X-API-Key"] = api_key
+    post = (session or requests).post
+    target = endpoint(url)
+    try:
+        r = post(target, data=data, headers=headers, timeout=timeout)
+    except requests.RequestException as err:
+        raise TranscribeError(f"cannot reach {target} ({err}); is `ds2ray serve` running there?") from err
+    try:
+        body = r.json()
+    except ValueError:
+        body = {"error": r.text[:300]}
+    if r.status_code != 200:
+        raise TranscribeError(f"HTTP {r.status_code}: {body.get('error', body)}", r.status_code)
+    return body
+
+
+def transcribe_file(path: str, url: str = DEFAULT_URL, *, api_key: str | None = None, timeout: float = 60.0,
+                    session: Any = None) -> dict[str, Any]:
+    """Send one audio file (read into memory) and return the server's JSON."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    ext = os.path.splitext(path)[1].lower()
+    return transcribe_bytes(data, url, api_key=api_key, content_type=CONTENT_TYPES.get(ext, "application/octet-stream"),
+                            timeout=timeout, session=session)
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "transcribe", help="send audio files to a running `ds2ray serve` and print their transcripts",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=("POST each file to URL/transcribe and print one line per file: FILE<TAB>TEXT\n"
+                     "(with --json: the server's whole JSON answer). A file the server refuses is\n"
+                     "reported on stderr and the exit status is 1.\n\n"
+                     "example: ds2ray transcribe a.wav b.mp3 --url http://127.0.0.1:8000"),
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files: WAV, FLAC, OGG or MP3, any sample rate")
+    p.add_argument("--url", default=os.environ.get("DS2RAY_URL", DEFAULT_URL),
+                   help=f"server address (default $DS2RAY_URL or {DEFAULT_URL})")
+    p.add_argument("--api-key", default=None,
+                   help="API key, if the server needs one (default: $DS2RAY_API_KEY)")
+    p.add_argument("--json", action="store_true", help="print the server's JSON answer per file (one per line)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait per request (default 60)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    import requests
+
+    api_key = args.api_key if args.api_key is not None else os.environ.get("DS2RAY_API_KEY")
+    failed = 0
+    with requests.Session() as session:
+        for i, path in enumerate(args.files):
+            try:
+                result = transcribe_file(path, args.url, api_key=api_key, timeout=args.timeout, session=session)
+            except (TranscribeError, OSError) as err:
+                print(f"{path}: error: {err}", file=sys.stderr)
+                failed += 1
+                if isinstance(err, TranscribeError) and err.status is None:
+                    rest = len(args.files) - i - 1
+                    if rest:  # server unreachable: the other files would fail the same way
+                        print(f"skipping the {rest} remaining file(s)", file=sys.stderr)
+                    break
+                continue
+            if args.json:
+                print(json.dumps({"file": path, **result}), flush=True)
+            else:
+                print(f"{path}\t{result['text']}", flush=True)
+    return 1 if failed else 0

@@ -1,0 +1,182 @@
+"""``ServeConfig``: everything the transcription service needs, as one frozen dataclass.
+
+The same object drives ``ds2ray serve`` (from flags), ``serve run serve/serve_config.yaml`` (from the
+YAML's ``args:``, through :func:`serve.app.build_app`) and :func:`serve.app.run_in_process`.
+
+Batch caps are in whole seconds of audio (each clip counts ``ceil(duration)``): Ray Serve's
+``@serve.batch`` measures a batch with an integer ``batch_size_fn`` against ``max_batch_size``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ds2ray.config import ConfigBase, ConfigError
+
+#: the environment variable that holds the API key, unless ``api_key_env`` names another
+DEFAULT_API_KEY_ENV = "DS2RAY_API_KEY"
+
+
+def hash_api_key(key: str) -> str:
+    """SHA-256 hex digest of an API key: configs and deployment arguments hold only this."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ServeConfig(ConfigBase):
+    """The transcription service.
+
+    Model: ``checkpoint`` (folder or ``model.pt``, local or fsspec URL), decoded with ``decoder``
+    (``greedy`` or ``beam``; ``beam`` uses ``lm_path``/``unigrams`` with ``alpha``/``beta`` and
+    ``beam_width``). ``tuned``: a ``best.json`` from tuning holding ``alpha`` and ``beta``;
+    :meth:`resolved` copies them in.
+
+    Scale: ``replicas`` model replicas, autoscaled up to ``max_replicas`` when that is larger
+    (``target_ongoing_requests`` per replica); each takes ``num_cpus`` CPUs (torch uses as many
+    threads) and one GPU with ``use_gpu``. ``front_replicas`` validating front replicas take
+    ``front_num_cpus`` each.
+
+    Batching: with ``batching`` on, requests queued at a model replica form batches of up to
+    ``max_batch_seconds`` of audio, waiting at most ``batch_wait_s`` for a batch to fill; off, the
+    replica runs one request at a time. ``max_ongoing_requests`` bounds requests in flight per
+    model replica (Serve's default 5 would keep batches small).
+
+    Input limits: request bodies over ``max_body_mb`` MiB get a 413, audio longer than
+    ``max_seconds`` a 413 too. ``api_key_sha256``: when set, ``/transcribe`` needs the key
+    (``X-API-Key`` or ``Authorization: Bearer``); :meth:`resolved` fills it from the environment
+    variable ``api_key_env`` when that is set.
+
+    HTTP: Serve's proxy listens on ``host``:``port``; the app is mounted at ``route_prefix`` under
+    the application name ``name``.
+    """
+
+    checkpoint: str = ""
+    decoder: str = "greedy"
+    lm_path: str | None = None
+    unigrams: str | None = None
+    alpha: float = 0.5
+    beta: float = 1.5
+    beam_width: int = 100
+    tuned: str | None = None
+    replicas: int = 1
+    max_replicas: int = 0
+    target_ongoing_requests: float = 16.0
+    num_cpus: float = 1.0
+    use_gpu: bool = False
+    front_replicas: int = 1
+    front_num_cpus: float = 0.25
+    batching: bool = True
+    max_batch_seconds: int = 60
+    batch_wait_s: float = 0.005
+    max_ongoing_requests: int = 64
+    max_body_mb: float = 20.0
+    max_seconds: float = 30.0
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    api_key_sha256: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    name: str = "ds2ray"
+    route_prefix: str = "/"
+
+    def __post_init__(self) -> None:
+        from ds2ray.decode.base import decoder_names
+
+        if self.decoder not in decoder_names():
+            raise ConfigError(f"ServeConfig.decoder: unknown decoder {self.decoder!r}; choose one of {decoder_names()}")
+        if self.decoder == "greedy" and self.lm_path:
+            raise ConfigError("ServeConfig: lm_path is set but decoder is 'greedy'; use decoder='beam' "
+                              "(--decoder beam)")
+        if self.replicas < 1 or self.front_replicas < 1:
+            raise ConfigError("ServeConfig: replicas and front_replicas must be >= 1")
+        if self.max_replicas and self.max_replicas < self.replicas:
+            raise ConfigError(f"ServeConfig.max_replicas ({self.max_replicas}) must be 0 (no autoscaling) or >= "
+                              f"replicas ({self.replicas})")
+        if self.num_cpus <= 0 and not self.use_gpu:
+            raise ConfigError("ServeConfig.num_cpus must be > 0 for a CPU model replica")
+        if self.max_body_mb <= 0 or self.max_seconds <= 0:
+            raise ConfigError("ServeConfig: max_body_mb and max_seconds must be > 0")
+        if int(self.max_batch_seconds) < self.max_seconds:
+            raise ConfigError(f"ServeConfig.max_batch_seconds ({self.max_batch_seconds}) must be >= max_seconds "
+                              f"({self.max_seconds}): a batch must hold at least the longest clip accepted")
+        if self.max_ongoing_requests < 1 or self.batch_wait_s < 0:
+            raise ConfigError("ServeConfig: max_ongoing_requests must be >= 1 and batch_wait_s >= 0")
+        if not self.route_prefix.startswith("/"):
+            raise ConfigError(f"ServeConfig.route_prefix must start with '/', got {self.route_prefix!r}")
+        object.__setattr__(self, "max_batch_seconds", int(self.max_batch_seconds))
+        for name in ("alpha", "beta", "num_cpus", "front_num_cpus", "max_body_mb", "max_seconds", "batch_wait_s",
+                     "target_ongoing_requests"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def autoscaling(self) -> bool:
+        return self.max_replicas > self.replicas
+
+    def with_api_key(self, key: str | None) -> "ServeConfig":
+        """This config requiring ``key`` (``None`` or empty: no key needed)."""
+        return self.replace(api_key_sha256=hash_api_key(key) if key else None)
+
+    def resolved(self, environ: Mapping[str, str] | None = None) -> "ServeConfig":
+        """Copy ``alpha``/``beta`` from the ``tuned`` file and the API key from ``api_key_env``.
+
+        Runs where the app is built (the CLI, or the cluster for ``serve run``), so replicas never
+        read either. The key itself is never stored: only its SHA-256.
+        """
+        cfg = self
+        if not cfg.checkpoint:
+            raise ConfigError("ServeConfig.checkpoint is required (--checkpoint PATH, or 'checkpoint:' in the "
+                              "serve config's args)")
+        from ds2ray import fileio
+        from ds2ray.model.checkpoint import model_file
+
+        if not fileio.exists(model_file(cfg.checkpoint)):
+            raise ConfigError(f"{cfg.checkpoint}: no checkpoint there (expected a folder with model.pt, or the .pt "
+                              "file itself)")
+        for name in ("lm_path", "unigrams"):
+            path = getattr(cfg, name)
+            if path and not fileio.exists(path):
+                raise ConfigError(f"ServeConfig.{name}: {path} does not exist")
+        if cfg.tuned:
+            cfg = cfg.replace(tuned=None, **read_tuned(cfg.tuned))
+        environ = os.environ if environ is None else environ
+        key = environ.get(cfg.api_key_env, "") if cfg.api_key_env else ""
+        if cfg.api_key_sha256 is None and key:
+            cfg = cfg.with_api_key(key)
+        return cfg
+
+    def decoder_config(self):
+        """The :class:`~ds2ray.decode.base.DecoderConfig` the model replicas decode with."""
+        from ds2ray.decode.base import DecoderConfig
+
+        if self.decoder == "greedy":
+            return DecoderConfig(type="greedy")
+        return DecoderConfig(type=self.decoder, lm_path=self.lm_path, unigrams=self.unigrams, alpha=self.alpha,
+                             beta=self.beta, beam_width=self.beam_width)
+
+
+def read_tuned(path: str) -> dict[str, float]:
+    """``{"alpha": ..., "beta": ...}`` from a tuning result file (other keys are ignored)."""
+    from ds2ray import fileio
+
+    try:
+        with fileio.open_file(path, "r") as fh:
+            data: Any = json.load(fh)
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: tuned decoder file not found (--tuned expects the best.json written by "
+                          "tuning)") from err
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(data, dict) or not {"alpha", "beta"} <= set(data):
+        raise ConfigError(f"{path}: expected a JSON object with 'alpha' and 'beta', got keys "
+                          f"{sorted(data) if isinstance(data, dict) else type(data).__name__}")
+    try:
+        return {"alpha": float(data["alpha"]), "beta": float(data["beta"])}
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{path}: 'alpha' and 'beta' must be numbers ({err})") from err

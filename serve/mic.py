@@ -1,0 +1,192 @@
+"""Push-to-talk console client (the seed's demo client): hold space to talk, release to see the text.
+
+``ds2ray mic --url URL``. Audio comes from the default (or ``--device``) microphone through
+sounddevice; the keyboard is read with pynput, which needs a display (X11) on Linux. Both are
+optional dependencies (``pip install 'ds2ray[mic]'``), imported only when the command runs.
+Each recording is encoded as WAV in memory and sent to ``URL/transcribe``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import threading
+from typing import Any, Callable
+
+import numpy as np
+
+INSTALL_HINT = "pip install 'ds2ray[mic]'  (PortAudio too: apt-get install libportaudio2)"
+
+
+class MicError(RuntimeError):
+    """The microphone client cannot run here; the message says why and what to use instead."""
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """Mono float audio (N,) -> 16-bit PCM WAV bytes."""
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(audio, dtype=np.float32), sample_rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+class PushToTalk:
+    """Collects audio blocks between ``press()`` and ``release()``.
+
+    ``feed`` is called from the audio thread with (frames,) or (frames, channels) blocks;
+    ``release`` returns the recording (N,) float32, or ``None`` when it is shorter than
+    ``min_seconds``. Key auto-repeat (many presses while held) is harmless.
+    """
+
+    def __init__(self, sample_rate: int, min_seconds: float = 0.2) -> None:
+        self.sample_rate = sample_rate
+        self.min_samples = int(min_seconds * sample_rate)
+        self._blocks: list[np.ndarray] = []
+        self._recording = False
+        self._lock = threading.Lock()
+
+    @property
+    def recording(self) -> bool:
+        return self._recording
+
+    def press(self) -> bool:
+        """Start recording; False if already recording."""
+        with self._lock:
+            if self._recording:
+                return False
+            self._blocks, self._recording = [], True
+            return True
+
+    def feed(self, block: np.ndarray) -> None:
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim == 2:
+            block = block.mean(axis=1)
+        with self._lock:
+            if self._recording:
+                self._blocks.append(block.copy())
+
+    def release(self) -> np.ndarray | None:
+        with self._lock:
+            if not self._recording:
+                return None
+            self._recording = False
+            audio = np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
+            self._blocks = []
+        return audio if len(audio) >= self.min_samples else None
+
+
+def load_sounddevice(device: str | None) -> Any:
+    """Import sounddevice and check there is an input device; :class:`MicError` otherwise."""
+    try:
+        import sounddevice as sd
+    except ImportError as err:
+        raise MicError(f"the microphone client needs sounddevice: {INSTALL_HINT}") from err
+    except OSError as err:  # the module imports but PortAudio is missing
+        raise MicError(f"sounddevice cannot load PortAudio ({err}): apt-get install libportaudio2") from err
+    try:
+        sd.query_devices(device=_device(device), kind="input")
+    except (ValueError, sd.PortAudioError) as err:
+        raise MicError(f"no microphone found ({err}). Plug one in, pick one with --device (list them with "
+                       "`python -m sounddevice`), or send files with `ds2ray transcribe FILE`") from err
+    return sd
+
+
+def load_keyboard(environ: dict[str, str] | None = None) -> Any:
+    """Import pynput's keyboard module; :class:`MicError` when it is missing or there is no display."""
+    environ = dict(os.environ) if environ is None else environ
+    no_display = ("no display: the push-to-talk client reads the space bar through the window system "
+                  "(DISPLAY is not set). Run it in a desktop session, or use `ds2ray transcribe FILE` or the web "
+                  "page served by `ds2ray serve`")
+    if sys.platform.startswith("linux") and not environ.get("DISPLAY"):
+        raise MicError(no_display)
+    try:
+        from pynput import keyboard
+    except ImportError as err:
+        if "pynput" in str(err) or getattr(err, "name", "") == "pynput":
+            raise MicError(f"the microphone client needs pynput: {INSTALL_HINT}") from err
+        raise MicError(f"{no_display} ({err})") from err
+    except Exception as err:  # Xlib raises its own errors when the display cannot be opened
+        raise MicError(f"{no_display} ({type(err).__name__}: {err})") from err
+    return keyboard
+
+
+def _device(device: str | None) -> int | str | None:
+    if device is None:
+        return None
+    return int(device) if device.isdigit() else device
+
+
+def run_push_to_talk(url: str, *, api_key: str | None, sample_rate: int, device: str | None,
+                     show: Callable[[str], None] = print) -> None:
+    """The interactive loop: space held = record, released = transcribe and print, ESC = quit."""
+    from serve.client import TranscribeError, transcribe_bytes
+
+    sd = load_sounddevice(device)
+    keyboard = load_keyboard()
+    ptt = PushToTalk(sample_rate)
+
+    def on_audio(indata, frames, time_info, status) -> None:  # audio thread
+        ptt.feed(indata)
+
+    def send(audio: np.ndarray) -> None:
+        show(f"... transcribing {len(audio) / sample_rate:.1f} s")
+        try:
+            result = transcribe_bytes(wav_bytes(audio, sample_rate), url, api_key=api_key, content_type="audio/wav")
+            show(f">>> {result['text'] or '(nothing recognised)'}")
+        except TranscribeError as err:
+            show(f"error: {err}")
+
+    def on_press(key) -> None:
+        if key == keyboard.Key.space and ptt.press():
+            show("recording... (release space to transcribe)")
+
+    def on_release(key) -> bool | None:
+        if key == keyboard.Key.esc:
+            return False  # stops the listener
+        if key == keyboard.Key.space:
+            audio = ptt.release()
+            if audio is None:
+                show("too short: hold space while you speak")
+            else:
+                threading.Thread(target=send, args=(audio,), daemon=True).start()
+        return None
+
+    show(f"Hold SPACE to talk, release to transcribe, ESC to quit (server {url})")
+    try:
+        with sd.InputStream(samplerate=sample_rate, channels=1, dtype="float32", device=_device(device),
+                            callback=on_audio):
+            with keyboard.Listener(on_press=on_press, on_release=on_release) as listener:
+                listener.join()
+    except sd.PortAudioError as err:
+        raise MicError(f"cannot open the microphone ({err}); pick another with --device") from err
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "mic", help="push-to-talk microphone client for a running `ds2ray serve`",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=("Hold SPACE to talk, release to send the recording to URL/transcribe and print the text;\n"
+                     "ESC quits. Needs a microphone, a desktop session (pynput reads the keyboard through\n"
+                     f"the window system) and the optional dependencies: {INSTALL_HINT}"),
+    )
+    from serve.client import DEFAULT_URL
+
+    p.add_argument("--url", default=os.environ.get("DS2RAY_URL", DEFAULT_URL),
+                   help=f"server address (default $DS2RAY_URL or {DEFAULT_URL})")
+    p.add_argument("--api-key", default=None, help="API key, if the server needs one (default: $DS2RAY_API_KEY)")
+    p.add_argument("--sample-rate", type=int, default=16000, help="recording rate in Hz (default 16000)")
+    p.add_argument("--device", default=None, help="input device number or name (default: the system default)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    api_key = args.api_key if args.api_key is not None else os.environ.get("DS2RAY_API_KEY")
+    try:
+        run_push_to_talk(args.url, api_key=api_key, sample_rate=args.sample_rate, device=args.device)
+    except MicError as err:
+        print(f"ds2ray mic: {err}", file=sys.stderr)
+        return 2
+    return 0

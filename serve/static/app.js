@@ -1,0 +1,143 @@
+// ds2ray web page: push-to-talk recording (WebAudio -> 16-bit WAV encoded here) or a file, POSTed
+// to ./transcribe; shows the transcript. No build step, no dependencies.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const talk = $("talk"), statusEl = $("status"), transcriptEl = $("transcript"), detailsEl = $("details");
+const apiKeyEl = $("apikey"), fileEl = $("file");
+
+apiKeyEl.value = localStorage.getItem("ds2ray.apiKey") || "";
+apiKeyEl.addEventListener("change", () => localStorage.setItem("ds2ray.apiKey", apiKeyEl.value));
+
+function setState(state, message, isError) {
+  document.body.dataset.state = state;
+  statusEl.textContent = message || "";
+  statusEl.classList.toggle("error", !!isError);
+}
+
+// ---- WAV encoding: mono float32 chunks -> RIFF/WAVE 16-bit PCM ---------------------------------
+function encodeWav(chunks, sampleRate) {
+  const n = chunks.reduce((s, c) => s + c.length, 0);
+  const buf = new ArrayBuffer(44 + 2 * n), v = new DataView(buf);
+  const str = (o, s) => { for (let i = 0; i < s.length; i++) v.setUint8(o + i, s.charCodeAt(i)); };
+  str(0, "RIFF"); v.setUint32(4, 36 + 2 * n, true); str(8, "WAVE");
+  str(12, "fmt "); v.setUint32(16, 16, true); v.setUint16(20, 1, true); v.setUint16(22, 1, true);
+  v.setUint32(24, sampleRate, true); v.setUint32(28, 2 * sampleRate, true); v.setUint16(32, 2, true);
+  v.setUint16(34, 16, true); str(36, "data"); v.setUint32(40, 2 * n, true);
+  let o = 44;
+  for (const c of chunks) {
+    for (let i = 0; i < c.length; i++, o += 2) {
+      const s = Math.max(-1, Math.min(1, c[i]));
+      v.setInt16(o, s < 0 ? s * 0x8000 : s * 0x7fff, true);
+    }
+  }
+  return new Blob([buf], { type: "audio/wav" });
+}
+
+// ---- sending -----------------------------------------------------------------------------------
+async function send(blob, label) {
+  setState("sending", `Transcribing ${label}...`);
+  const headers = { "Content-Type": blob.type || "application/octet-stream" };
+  if (apiKeyEl.value) headers["X-API-Key"] = apiKeyEl.value;
+  try {
+    const r = await fetch("transcribe", { method: "POST", body: blob, headers });
+    const body = await r.json().catch(() => ({ error: `HTTP ${r.status}` }));
+    if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
+    transcriptEl.textContent = body.text || "(nothing recognised)";
+    const t = body.timing || {};
+    detailsEl.textContent = `${body.duration_s.toFixed(2)} s of ${body.format.toUpperCase()} at ` +
+      `${body.sample_rate} Hz, ${body.decoder} decoding, ${Math.round(t.total_ms)} ms on the server`;
+    setState("done", "");
+  } catch (err) {
+    setState("error", `Error: ${err.message}`, true);
+  }
+}
+
+fileEl.addEventListener("change", () => {
+  const f = fileEl.files[0];
+  if (f) send(f, f.name);
+});
+
+// ---- push-to-talk recording --------------------------------------------------------------------
+const WORKLET = `class Tap extends AudioWorkletProcessor {
+  process(inputs) { const ch = inputs[0][0]; if (ch) this.port.postMessage(ch.slice(0)); return true; }
+}
+registerProcessor("ds2ray-tap", Tap);`;
+
+let rec = null;  // {stream, ctx, chunks, stopped}
+
+async function startRecording() {
+  if (rec) return;
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    setState("error", "This page cannot use the microphone here: browsers allow it only on https or " +
+      "localhost. Use the file picker instead.", true);
+    return;
+  }
+  const session = rec = { chunks: [], stopped: false };
+  talk.classList.add("recording"); talk.setAttribute("aria-pressed", "true");
+  setState("recording", "Listening... release to transcribe");
+  try {
+    session.stream = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
+    session.ctx = new AudioContext();
+    await session.ctx.resume();
+    const source = session.ctx.createMediaStreamSource(session.stream);
+    if (session.ctx.audioWorklet) {
+      const url = URL.createObjectURL(new Blob([WORKLET], { type: "text/javascript" }));
+      await session.ctx.audioWorklet.addModule(url);
+      const node = new AudioWorkletNode(session.ctx, "ds2ray-tap");
+      node.port.onmessage = (e) => { if (!session.stopped) session.chunks.push(e.data); };
+      source.connect(node);
+    } else {  // older browsers
+      const node = session.ctx.createScriptProcessor(4096, 1, 1);
+      node.onaudioprocess = (e) => { if (!session.stopped) session.chunks.push(e.inputBuffer.getChannelData(0).slice(0)); };
+      source.connect(node); node.connect(session.ctx.destination);
+    }
+  } catch (err) {
+    cleanup(session);
+    rec = null;
+    talk.classList.remove("recording");
+    const why = err.name === "NotFoundError" ? "no microphone found" :
+                err.name === "NotAllowedError" ? "microphone permission denied" : err.message;
+    setState("error", `Cannot record: ${why}. Use the file picker instead.`, true);
+    return;
+  }
+  if (session.stopped) finish(session);  // released while the microphone was opening
+}
+
+function cleanup(session) {
+  if (session.stream) session.stream.getTracks().forEach((t) => t.stop());
+  if (session.ctx) session.ctx.close();
+}
+
+function stopRecording() {
+  if (!rec) return;
+  const session = rec;
+  session.stopped = true;
+  talk.classList.remove("recording"); talk.setAttribute("aria-pressed", "false");
+  if (session.ctx) finish(session);
+}
+
+function finish(session) {
+  rec = null;
+  const rate = session.ctx.sampleRate;
+  cleanup(session);
+  const samples = session.chunks.reduce((s, c) => s + c.length, 0);
+  if (samples < rate * 0.1) {
+    setState("error", "Too short: hold the button while you speak.", true);
+    return;
+  }
+  send(encodeWav(session.chunks, rate), `${(samples / rate).toFixed(1)} s of speech`);
+}
+
+talk.addEventListener("pointerdown", (e) => { e.preventDefault(); talk.setPointerCapture(e.pointerId); startRecording(); });
+talk.addEventListener("pointerup", stopRecording);
+talk.addEventListener("pointercancel", stopRecording);
+document.addEventListener("keydown", (e) => {
+  if (e.code === "Space" && !e.repeat && e.target.tagName !== "INPUT") { e.preventDefault(); startRecording(); }
+});
+document.addEventListener("keyup", (e) => {
+  if (e.code === "Space" && e.target.tagName !== "INPUT") { e.preventDefault(); stopRecording(); }
+});
+
+window.ds2ray = { encodeWav };

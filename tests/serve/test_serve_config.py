@@ -1,0 +1,139 @@
+"""ServeConfig, the `ds2ray serve` flags and the YAML config, without starting anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ds2ray.cli import build_parser
+from ds2ray.config import ConfigError
+from serve.cli import config_from_args
+from serve.client import endpoint
+from serve.config import ServeConfig, hash_api_key
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def parse(*argv: str, checkpoint: str = "ck"):
+    return build_parser().parse_args(["serve", "--checkpoint", checkpoint, *argv])
+
+
+def files(tmp_path: Path, *names: str) -> list[str]:
+    """Placeholder files: resolved() checks that paths exist, not what they hold."""
+    out = []
+    for name in names:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"placeholder")
+        out.append(str(path))
+    return out
+
+
+def test_defaults_are_greedy_batched_and_local():
+    cfg = config_from_args(parse())
+    assert (cfg.decoder, cfg.batching, cfg.host, cfg.port, cfg.replicas) == ("greedy", True, "127.0.0.1", 8000, 1)
+    assert cfg.decoder_config().type == "greedy"
+
+
+def test_every_flag_reaches_the_config(tmp_path):
+    tuned = tmp_path / "best.json"
+    tuned.write_text(json.dumps({"alpha": 0.9, "beta": 2.5, "wer": 0.1}))
+    model, lm, words = files(tmp_path, "ck/model.pt", "lm.bin", "words.txt")
+    args = parse("--lm", lm, "--unigrams", words, "--tuned", str(tuned), "--beam-width", "32",
+                 "--replicas", "2", "--max-replicas", "4", "--num-cpus", "2", "--use-gpu", "--no-batching",
+                 "--max-batch-seconds", "40", "--batch-wait-ms", "25", "--host", "0.0.0.0", "--port", "9000",
+                 "--max-body-mb", "5", "--max-seconds", "20", "--api-key-env", "MY_KEY",
+                 checkpoint=str(tmp_path / "ck"))
+    cfg = config_from_args(args)
+    assert cfg.decoder == "beam" and cfg.lm_path == lm and cfg.unigrams == words and cfg.beam_width == 32
+    assert (cfg.replicas, cfg.max_replicas, cfg.autoscaling, cfg.num_cpus, cfg.use_gpu) == (2, 4, True, 2.0, True)
+    assert (cfg.batching, cfg.max_batch_seconds, cfg.batch_wait_s) == (False, 40, 0.025)
+    assert (cfg.host, cfg.port, cfg.max_body_bytes, cfg.max_seconds) == ("0.0.0.0", 9000, 5 * 2**20, 20.0)
+    resolved = cfg.resolved({"MY_KEY": "k1"})
+    assert (resolved.alpha, resolved.beta, resolved.tuned) == (0.9, 2.5, None)
+    assert resolved.api_key_sha256 == hash_api_key("k1") and "k1" not in json.dumps(resolved.to_dict())
+    dec = resolved.decoder_config()
+    assert (dec.type, dec.lm_path, dec.alpha, dec.beta, dec.beam_width) == ("beam", lm, 0.9, 2.5, 32)
+
+
+def test_alpha_beta_flags_and_long_clips(tmp_path):
+    model, = files(tmp_path, "model.pt")
+    cfg = config_from_args(parse("--decoder", "beam", "--alpha", "0.3", "--beta", "1.0", "--max-seconds", "90",
+                                 checkpoint=model))
+    assert (cfg.alpha, cfg.beta) == (0.3, 1.0)
+    assert cfg.max_batch_seconds >= 90  # a batch must hold the longest accepted clip
+    assert cfg.resolved({}).api_key_sha256 is None  # no key in the environment: open service
+
+
+@pytest.mark.parametrize("fields, fragment", [
+    ({"decoder": "viterbi"}, "unknown decoder"),
+    ({"lm_path": "lm.bin"}, "decoder is 'greedy'"),
+    ({"replicas": 3, "max_replicas": 2}, "max_replicas"),
+    ({"max_seconds": 90}, "max_batch_seconds"),
+    ({"route_prefix": "asr"}, "route_prefix"),
+    ({"max_body_mb": 0}, "max_body_mb"),
+])
+def test_bad_configs_say_what_to_fix(fields, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        ServeConfig(checkpoint="ck", **fields)
+
+
+def test_resolved_needs_existing_files_and_a_readable_tuned_file(tmp_path):
+    with pytest.raises(ConfigError, match="checkpoint is required"):
+        ServeConfig().resolved({})
+    with pytest.raises(ConfigError, match="no checkpoint there"):
+        ServeConfig(checkpoint=str(tmp_path / "nowhere")).resolved({})
+    model, = files(tmp_path, "ck/model.pt")
+    with pytest.raises(ConfigError, match="lm_path: .* does not exist"):
+        ServeConfig(checkpoint=model, decoder="beam", lm_path=str(tmp_path / "lm.bin")).resolved({})
+    with pytest.raises(ConfigError, match="not found"):
+        ServeConfig(checkpoint=model, tuned=str(tmp_path / "missing.json")).resolved({})
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"alpha": 1.0}))
+    with pytest.raises(ConfigError, match="'alpha' and 'beta'"):
+        ServeConfig(checkpoint=str(tmp_path / "ck"), tuned=str(bad)).resolved({})
+
+
+def test_config_round_trips_and_rejects_unknown_fields():
+    cfg = ServeConfig(checkpoint="ck", replicas=2).with_api_key("k")
+    assert ServeConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ConfigError, match="unknown field"):
+        ServeConfig.from_dict({"checkpoint": "ck", "replica": 2})
+
+
+def test_serve_config_yaml_args_are_valid_serve_config_fields():
+    doc = yaml.safe_load((REPO / "serve" / "serve_config.yaml").read_text())
+    app = doc["applications"][0]
+    assert app["import_path"] == "serve.app:build_app"
+    cfg = ServeConfig.from_dict(app["args"])
+    assert cfg.checkpoint and cfg.route_prefix == app["route_prefix"]
+    assert {d["name"] for d in app.get("deployments", [])} <= {"Frontend", "Transcriber"}
+
+
+def test_client_endpoint():
+    assert endpoint("http://h:1") == "http://h:1/transcribe"
+    assert endpoint("http://h:1/asr/") == "http://h:1/asr/transcribe"
+    assert endpoint("http://h:1/transcribe") == "http://h:1/transcribe"
+
+
+def test_commands_have_help(capsys):
+    for command in ("serve", "transcribe", "mic"):
+        with pytest.raises(SystemExit) as exit_:
+            build_parser().parse_args([command, "--help"])
+        assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "--checkpoint" in out and "--url" in out and "SPACE" in out
+
+
+def test_batches_are_measured_in_whole_seconds_of_audio():
+    import numpy as np
+
+    from serve.app import Clip, batch_seconds
+
+    clips = [Clip(np.zeros(80000, np.float32), 16000), Clip(np.zeros(4800, np.float32), 16000),
+             Clip(np.zeros(16001, np.float32), 16000)]
+    assert [c.batch_units for c in clips] == [5, 1, 2]
+    assert batch_seconds(clips) == 8

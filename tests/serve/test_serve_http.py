@@ -1,0 +1,213 @@
+"""The service for real: Ray Serve on the session's local Ray, HTTP on 127.0.0.1, a trained model.
+
+One deployment serves the whole module (each start costs ~6-10 s): a model overfit on three
+espeak-ng utterances, an API key, and small limits (1 MiB bodies, 10 s clips) so the refusals
+are cheap to provoke.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import requests
+import soundfile as sf
+import soxr
+
+API_KEY = "test-key-5f2c"
+AUTH = {"X-API-Key": API_KEY}
+#: page script: the page's state once a transcription has finished ('done' or 'error'), else false
+FINISHED = "['done', 'error'].includes(document.body.dataset.state) && document.body.dataset.state"
+FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS"),
+           "mp3": ("MP3", "MPEG_LAYER_III")}
+
+
+def cer(ref: str, hyp: str) -> float:
+    import jiwer
+
+    return jiwer.cer(ref, hyp)
+
+
+def encode(wave16k: np.ndarray, rate: int, fmt: str) -> bytes:
+    audio = soxr.resample(wave16k, 16000, rate).astype(np.float32) if rate != 16000 else wave16k
+    buf = io.BytesIO()
+    sf.write(buf, audio, rate, format=FORMATS[fmt][0], subtype=FORMATS[fmt][1])
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def server(ray_session, overfit_model):
+    from serve.app import run_in_process
+
+    srv = run_in_process(overfit_model.checkpoint, api_key=API_KEY, port=0, name="ds2ray-test", max_body_mb=1,
+                         max_seconds=10, max_batch_seconds=10, num_cpus=1, front_num_cpus=0.25, batch_wait_s=0.02)
+    yield srv
+    srv.stop()
+
+
+def post(server, data: bytes, headers=None, **kwargs) -> requests.Response:
+    return requests.post(f"{server.url}/transcribe", data=data, headers={**AUTH, **(headers or {})}, timeout=60,
+                         **kwargs)
+
+
+def test_healthz_and_page(server):
+    health = requests.get(f"{server.url}/healthz", timeout=10).json()
+    assert health["status"] == "ok" and health["auth"] is True and health["max_seconds"] == 10
+    assert health["model"]["sample_rate"] == 16000 and health["model"]["decoder"] == "greedy"
+    page = requests.get(f"{server.url}/", timeout=10)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"] and 'id="talk"' in page.text
+    js = requests.get(f"{server.url}/static/app.js", timeout=10)
+    assert js.status_code == 200 and "encodeWav" in js.text
+    assert requests.get(f"{server.url}/static/secrets.txt", timeout=10).status_code == 404
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 48000])
+def test_round_trip_every_format(server, overfit_model, rate):
+    for i, fmt in enumerate(FORMATS):
+        k = (i + rate) % len(overfit_model.texts)
+        text, wave = overfit_model.texts[k], overfit_model.waves[k]
+        r = post(server, encode(wave, rate, fmt), {"Content-Type": f"audio/{fmt}"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["format"], body["sample_rate"], body["decoder"]) == (fmt, rate, "greedy")
+        assert body["alpha"] is None and body["beta"] is None
+        assert abs(body["duration_s"] - len(wave) / 16000) < 0.1
+        assert body["timing"]["total_ms"] > 0 and body["timing"]["batch_size"] >= 1
+        if fmt in ("wav", "flac"):  # lossless: the words exactly
+            assert body["text"] == text, (fmt, rate)
+        else:  # lossy codecs perturb an overfit model a little: nearest utterance, few character errors
+            scores = [cer(t, body["text"]) for t in overfit_model.texts]
+            assert int(np.argmin(scores)) == k and scores[k] <= 0.2, (fmt, rate, body["text"])
+
+
+def test_multipart_upload(server, overfit_model):
+    wav = encode(overfit_model.waves[1], 44100, "wav")
+    r = requests.post(f"{server.url}/transcribe", files={"file": ("clip.wav", wav, "audio/wav")},
+                      data={"lang": "en"}, headers=AUTH, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["text"] == overfit_model.texts[1] and r.json()["sample_rate"] == 44100
+
+
+def test_refusals_get_their_status(server, overfit_model):
+    wav = encode(overfit_model.waves[0], 16000, "wav")
+    cases = {
+        "bad bytes": (post(server, b"GIF89a not audio at all" * 10), 400, "not an audio file"),
+        "empty": (post(server, b""), 400, "empty input"),
+        "oversize": (post(server, b"RIFF" + bytes(1_600_000)), 413, "MiB limit"),
+        "too long": (post(server, encode(np.zeros(16000 * 12, np.float32), 8000, "wav")), 413, "10 s limit"),
+        "no file in form": (requests.post(f"{server.url}/transcribe", files={"note": (None, "hi")}, headers=AUTH,
+                                          timeout=30), 400, "no audio file"),
+        "missing key": (requests.post(f"{server.url}/transcribe", data=wav, timeout=30), 401, "missing API key"),
+        "wrong key": (post(server, wav, {"X-API-Key": "guess"}), 401, "wrong API key"),
+    }
+    for name, (response, status, fragment) in cases.items():
+        assert response.status_code == status, (name, response.text)
+        assert fragment in response.json()["error"], (name, response.text)
+    bearer = requests.post(f"{server.url}/transcribe", data=wav, headers={"Authorization": f"Bearer {API_KEY}"},
+                           timeout=30)
+    assert bearer.status_code == 200 and bearer.json()["text"] == overfit_model.texts[0]
+    # the service is still healthy after the refusals
+    assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+
+
+def test_concurrent_load_is_batched_without_errors(server, overfit_model):
+    clips = [encode(w, 16000, "wav") for w in overfit_model.waves]
+    n, concurrency = 200, 16
+
+    def one(i: int) -> tuple[int, int, str, int]:
+        k = i % len(clips)
+        with requests.Session() as s:
+            r = s.post(f"{server.url}/transcribe", data=clips[k], headers=AUTH, timeout=120)
+        body = r.json()
+        return k, r.status_code, body.get("text", body.get("error")), body.get("timing", {}).get("batch_size", 0)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(one, range(n)))
+    elapsed = time.perf_counter() - t0
+    assert [status for _, status, _, _ in results] == [200] * n
+    wrong = [(k, text) for k, _, text, _ in results if text != overfit_model.texts[k]]
+    assert not wrong, wrong[:5]
+    assert max(b for *_, b in results) > 1, "no request was batched with another"
+    print(f"200 requests at concurrency 16: {elapsed:.1f} s, largest batch {max(b for *_, b in results)}")
+
+
+def test_transcribe_command(server, overfit_model, tmp_path, capsys):
+    from ds2ray.cli import main
+
+    files = []
+    for i, fmt in enumerate(("flac", "wav")):
+        path = tmp_path / f"utt{i}.{fmt}"
+        path.write_bytes(encode(overfit_model.waves[i], 22050, fmt))
+        files.append(str(path))
+    assert main(["transcribe", *files, "--url", server.url, "--api-key", API_KEY]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [f"{files[0]}\t{overfit_model.texts[0]}", f"{files[1]}\t{overfit_model.texts[1]}"]
+
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not audio")
+    assert main(["transcribe", str(bad), files[0], "--url", server.url, "--api-key", API_KEY, "--json"]) == 1
+    captured = capsys.readouterr()
+    assert "HTTP 400" in captured.err and str(bad) in captured.err
+    assert json.loads(captured.out.strip())["text"] == overfit_model.texts[0]
+    assert main(["transcribe", files[0], "--url", server.url, "--api-key", "wrong"]) == 1
+    assert "HTTP 401" in capsys.readouterr().err
+
+
+def test_push_to_talk_recording_round_trip(server, overfit_model):
+    """The console client's recorder and encoder (the devices themselves need a desk: see test_serve_mic)."""
+    from serve.client import transcribe_bytes
+    from serve.mic import PushToTalk, wav_bytes
+
+    rate = 44100
+    audio = soxr.resample(overfit_model.waves[2], 16000, rate).astype(np.float32)
+    ptt = PushToTalk(rate)
+    blocks = [audio[i:i + 512] for i in range(0, len(audio), 512)]
+    ptt.feed(blocks[0])  # before the key goes down: not recorded
+    assert ptt.press() and not ptt.press()
+    for b in blocks:
+        ptt.feed(b[:, None])  # sounddevice delivers (frames, channels)
+    recorded = ptt.release()
+    ptt.feed(blocks[1])  # after release: not recorded
+    assert recorded is not None and len(recorded) == len(audio)
+    result = transcribe_bytes(wav_bytes(recorded, rate), server.url, api_key=API_KEY, content_type="audio/wav")
+    assert result["text"] == overfit_model.texts[2]
+
+
+def test_web_page_transcribes_the_fake_microphone_and_a_file(server, overfit_model, chromium_factory, tmp_path):
+    """Headless Chromium: hold the button while a WAV plays as the microphone; then pick a file."""
+    k = 0
+    wave = overfit_model.waves[k]
+    mic = tmp_path / "mic.wav"  # played once (%noloop) from when the page opens the microphone
+    sf.write(mic, np.concatenate([np.zeros(4800, np.float32), wave, np.zeros(16000, np.float32)]), 16000,
+             subtype="PCM_16")
+    browser = chromium_factory(["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                                f"--use-file-for-fake-audio-capture={mic}%noloop"])
+    browser.open(f"{server.url}/")
+    browser.js(f"document.getElementById('apikey').value = {json.dumps(API_KEY)}")
+    x, y = browser.js("(() => { const r = document.getElementById('talk').getBoundingClientRect();"
+                      " return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+    browser.mouse("mousePressed", x, y)
+    browser.wait_for("document.body.dataset.state === 'recording'", 10)
+    time.sleep(len(wave) / 16000 + 1.0)  # hold the button for the whole utterance
+    browser.mouse("mouseReleased", x, y)
+    state = browser.wait_for(FINISHED, 30)
+    transcript = browser.js("document.getElementById('transcript').textContent")
+    assert state == "done", browser.js("document.getElementById('status').textContent")
+    details = browser.js("document.getElementById('details').textContent")
+    assert "WAV" in details and "greedy" in details  # the page encoded WAV itself and shows the answer
+    # the recording went through the browser's capture, resampling and 16-bit encoding: allow a slip
+    assert cer(overfit_model.texts[k], transcript) <= 0.2, transcript
+
+    picked = tmp_path / "picked.flac"
+    picked.write_bytes(encode(overfit_model.waves[1], 48000, "flac"))
+    browser.js("document.body.dataset.state = 'idle'")
+    root = browser.cmd("DOM.getDocument")["root"]["nodeId"]
+    node = browser.cmd("DOM.querySelector", nodeId=root, selector="#file")["nodeId"]
+    browser.cmd("DOM.setFileInputFiles", files=[str(picked)], nodeId=node)
+    assert browser.wait_for(FINISHED, 30) == "done"
+    assert browser.js("document.getElementById('transcript').textContent") == overfit_model.texts[1]

@@ -1,0 +1,68 @@
+"""The model deployment's class in-process (no Ray): greedy and KenLM beam decoding, tuned alpha/beta."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from serve.app import Clip, Transcriber
+from serve.config import ServeConfig
+
+
+def write_bigram_arpa(path, sentences: tuple[str, ...]) -> str:
+    """A hand-written order-2 ARPA model of ``sentences`` (KenLM needs at least bigrams)."""
+    words = sorted({w for s in sentences for w in s.split()})
+    bigrams = sorted({pair for s in sentences for pair in zip(["<s>", *s.split()], [*s.split(), "</s>"], strict=True)})
+    unigrams = ["<unk>", "<s>", "</s>", *words]
+    lines = ["\\data\\", f"ngram 1={len(unigrams)}", f"ngram 2={len(bigrams)}", "", "\\1-grams:"]
+    lines += [f"{'-99' if w == '<s>' else '-1.5'}\t{w}\t-0.3" for w in unigrams]
+    lines += ["", "\\2-grams:"] + [f"-0.3\t{a} {b}" for a, b in bigrams] + ["", "\\end\\", ""]
+    path.write_text("\n".join(lines))
+    return str(path)
+
+
+@pytest.fixture
+def keep_torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def replica(config: ServeConfig) -> Transcriber:
+    return Transcriber.func_or_class(config.resolved({}).to_dict())  # the class behind the deployment
+
+
+@pytest.mark.usefixtures("keep_torch_threads")
+def test_greedy_and_beam_replicas_transcribe_and_report_their_decoder(overfit_model, tmp_path):
+    lm = write_bigram_arpa(tmp_path / "words.arpa", overfit_model.texts)
+    tuned = tmp_path / "best.json"
+    tuned.write_text(json.dumps({"alpha": 0.7, "beta": 1.2, "wer": 0.0}))
+    clips = [Clip(w, 16000) for w in overfit_model.waves]
+
+    greedy = replica(ServeConfig(checkpoint=overfit_model.checkpoint))
+    assert greedy.info()["decoder"] == "greedy" and greedy.info()["alpha"] is None
+    out = greedy._run(clips)
+    assert [o["text"] for o in out] == list(overfit_model.texts)
+    assert {o["batch_size"] for o in out} == {3} and out[0]["batch_audio_s"] == pytest.approx(
+        sum(len(w) for w in overfit_model.waves) / 16000, abs=1e-3)
+
+    beam = replica(ServeConfig(checkpoint=overfit_model.checkpoint, decoder="beam", lm_path=lm, tuned=str(tuned),
+                               beam_width=16))
+    info = beam.info()
+    assert (info["decoder"], info["alpha"], info["beta"], info["lm"]) == ("beam", 0.7, 1.2, lm)
+    assert [o["text"] for o in beam._run(clips)] == list(overfit_model.texts)
+    assert (beam.decoder.config.lm_path, beam.decoder.config.alpha, beam.decoder.config.beam_width) == (lm, 0.7, 16)
+
+
+@pytest.mark.usefixtures("keep_torch_threads")
+def test_replica_refuses_clips_at_the_wrong_rate(overfit_model):
+    import asyncio
+
+    rep = replica(ServeConfig(checkpoint=overfit_model.checkpoint, batching=False))
+    with pytest.raises(ValueError, match="model wants 16000 Hz"):
+        asyncio.run(rep.transcribe(Clip(np.zeros(8000, np.float32), 8000)))
+    result = asyncio.run(rep.transcribe(Clip(overfit_model.waves[0], 16000)))  # unbatched path
+    assert result["text"] == overfit_model.texts[0] and result["batch_size"] == 1
