@@ -43,3 +43,15 @@ def ray_session():
     yield ray
     ray.shutdown()
     shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kenlm_ready():
+    """KenLM's lmplz and build_binary are built (``make setup``); skips otherwise."""
+    from ds2ray.lm.build import KenLMNotFoundError, find_kenlm_binary
+
+    try:
+        find_kenlm_binary("lmplz")
+        find_kenlm_binary("build_binary")
+    except KenLMNotFoundError as err:
+        pytest.skip(str(err))

@@ -44,13 +44,8 @@ def lm(tiny, kenlm):
 
 
 @pytest.fixture(scope="module")
-def kenlm():
-    from ds2ray.lm.build import KenLMNotFoundError, find_kenlm_binary
-
-    try:
-        find_kenlm_binary("lmplz")
-    except KenLMNotFoundError as err:
-        pytest.skip(str(err))
+def kenlm(kenlm_ready):
+    """KenLM's binaries are built (skips otherwise): the shared ``kenlm_ready`` under this file's name."""
 
 
 def direct_log_probs(ckpt: str, entries) -> list[np.ndarray]:

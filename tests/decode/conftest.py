@@ -22,17 +22,6 @@ EN_CORPUS = [
 ZH_CORPUS = ["今天天气很好", "天气很好我们出去", "我们今天出去玩", "今天很好", "好天气"]
 
 
-@pytest.fixture(scope="session")
-def kenlm_ready():
-    from ds2ray.lm.build import KenLMNotFoundError, find_kenlm_binary
-
-    try:
-        find_kenlm_binary("lmplz")
-        find_kenlm_binary("build_binary")
-    except KenLMNotFoundError as err:
-        pytest.skip(str(err))
-
-
 def _build(tmp: Path, lines: list[str], language: str, name: str, order: int = 3) -> Path:
     from ds2ray.lm.build import LMBuildConfig, build_lm
     from ds2ray.lm.corpus import prepare_corpus

@@ -18,17 +18,6 @@ NUM_DEV = 10  # dev utterances
 NUM_LM = 400  # sentences the LM is built from (the dev sentences not among them)
 
 
-@pytest.fixture(scope="session")
-def kenlm_ready():
-    from ds2ray.lm.build import KenLMNotFoundError, find_kenlm_binary
-
-    try:
-        find_kenlm_binary("lmplz")
-        find_kenlm_binary("build_binary")
-    except KenLMNotFoundError as err:
-        pytest.skip(str(err))
-
-
 def real_sentences() -> list[str]:
     text = resources.files("ds2ray.resources").joinpath("sentences_en.txt").read_text(encoding="utf-8")
     return [line for line in text.splitlines() if line.strip()]
