@@ -109,7 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "augment.json"), help="JSON results")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    sys.path.insert(0, str(REPO))
     from ds2ray.testing.signals import speechlike
 
     rng = np.random.default_rng(1)

@@ -22,6 +22,7 @@ tests, ``make demo``), which return a :class:`RunningServer` with ``.url`` and `
 import asyncio
 import logging
 import math
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -336,6 +337,10 @@ def start_server(config: ServeConfig, *, address: str | None = None, timeout_s: 
     cfg = config.resolved()
     server = RunningServer(url="", config=cfg)
     if not ray.is_initialized():
+        if address is None and not os.environ.get("RAY_ADDRESS"):
+            from ds2ray.raylocal import prepare_local_ray
+
+            prepare_local_ray()
         ray.init(address=address, logging_level=logging.WARNING)
         server._stops.append(ray.shutdown)
     running = _serve_http_address()

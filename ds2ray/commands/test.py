@@ -101,6 +101,9 @@ def ensure_ray(num_cpus: int | None = None) -> None:
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
     else:
+        from ds2ray.raylocal import prepare_local_ray
+
+        prepare_local_ray()
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
 
 

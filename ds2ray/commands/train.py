@@ -40,6 +40,11 @@ def register(sub) -> None:
                    help="normaliser .npz from `ds2ray mean-std` (default: computed from the training manifests)")
     d.add_argument("--mean-std-samples", type=int, default=1000,
                    help="utterances sampled when computing the normaliser here")
+    d.add_argument("--stream", action="store_true", default=None,
+                   help="read a cloud manifest (ds2ray upload) shard after shard instead of member by member: one "
+                        "request per shard, shard shuffle + shuffle buffer, no SortaGrad")
+    d.add_argument("--shuffle-buffer", type=int, default=None, help="--stream: samples per shuffle buffer (512)")
+    d.add_argument("--stream-cache", default=None, help="--stream: keep a local copy of each shard read here")
     d.add_argument("--augment-config", default=None, help="augmentation pipeline JSON/YAML (ds2ray augment)")
     m = p.add_argument_group("model")
     m.add_argument("--preset", default=None,
@@ -94,7 +99,8 @@ _FLAG_FIELDS = {
     "warmup_fraction": "warmup_fraction", "max_grad_norm": "max_grad_norm", "seed": "seed",
     "run_name": "run_name", "storage_path": "storage_path", "max_failures": "max_failures",
     "checkpoint_every_steps": "checkpoint_every_steps", "keep_checkpoints": "keep_checkpoints",
-    "log_every_steps": "log_every_steps",
+    "log_every_steps": "log_every_steps", "stream": "stream", "shuffle_buffer": "shuffle_buffer",
+    "stream_cache": "stream_cache_dir",
 }
 
 

@@ -84,6 +84,14 @@ class ShardSample:
     audio: np.ndarray
 
 
+@dataclass(frozen=True)
+class ShardFailure:
+    """A member that could not be decoded (yielded instead of skipped with ``yield_failures=True``)."""
+
+    entry: ManifestEntry
+    error: str
+
+
 def _distributed() -> tuple[int, int]:
     import torch.distributed as dist
 
@@ -112,13 +120,15 @@ class ShardStreamDataset(IterableDataset):
         cache_dir: keep a local copy of each shard read (size checked) and read later epochs from it.
         transform: applied to each :class:`ShardSample` in the worker (e.g. feature extraction);
             must be picklable when the DataLoader spawns workers.
+        yield_failures: yield a :class:`ShardFailure` for an undecodable member (it counts toward the
+            quota) instead of logging and skipping it, so a caller can count bad samples.
     """
 
     def __init__(self, shards: Sequence[ShardInfo], *, sample_rate: int | None = 16000, shuffle: bool = True,
                  seed: int = 0, shuffle_buffer: int = 256, balance: str = "truncate",
                  rank: int | None = None, world_size: int | None = None, cache_dir: str | None = None,
                  keep: frozenset[tuple[str, float]] | None = None,
-                 transform: Callable[[ShardSample], Any] | None = None) -> None:
+                 transform: Callable[[ShardSample], Any] | None = None, yield_failures: bool = False) -> None:
         super().__init__()
         if not shards:
             raise ValueError("ShardStreamDataset: no shards given (empty index or manifest)")
@@ -129,6 +139,7 @@ class ShardStreamDataset(IterableDataset):
         self.shuffle_buffer, self.balance = max(1, shuffle_buffer), balance
         self.rank, self.world_size = rank, world_size
         self.cache_dir, self.keep, self.transform = cache_dir, keep, transform
+        self.yield_failures = yield_failures
         self.epoch = 0
 
     @classmethod
@@ -154,6 +165,13 @@ class ShardStreamDataset(IterableDataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def slot_plan(self, num_workers: int = 0, worker: int = 0) -> SlotPlan:
+        """The :class:`SlotPlan` of loader worker ``worker`` of this rank in the current epoch."""
+        rank, world = self._world()
+        workers = max(1, num_workers)
+        return plan_epoch([s.count for s in self.shards], world * workers, rank * workers + worker, epoch=self.epoch,
+                          seed=self.seed, shuffle=self.shuffle, balance=self.balance)
+
     def _world(self) -> tuple[int, int]:
         rank, world = _distributed()
         return (rank if self.rank is None else self.rank), (world if self.world_size is None else self.world_size)
@@ -161,11 +179,7 @@ class ShardStreamDataset(IterableDataset):
     def epoch_size(self, num_workers: int = 0) -> int:
         """Samples this rank yields in the current epoch with a DataLoader of ``num_workers`` workers
         (the DataLoader makes ``max(1, num_workers) * ceil(quota / batch_size)`` batches of them)."""
-        rank, world = self._world()
-        workers = max(1, num_workers)
-        plan = plan_epoch([s.count for s in self.shards], world * workers, rank * workers, epoch=self.epoch,
-                          seed=self.seed, shuffle=self.shuffle, balance=self.balance)
-        return workers * plan.quota
+        return max(1, num_workers) * self.slot_plan(num_workers).quota
 
     def __iter__(self) -> Iterator[Any]:
         rank, world = self._world()
@@ -178,7 +192,7 @@ class ShardStreamDataset(IterableDataset):
         for sample in itertools.islice(self._epoch_stream(plan, rng), plan.quota):
             yield self.transform(sample) if self.transform is not None else sample
 
-    def _epoch_stream(self, plan: SlotPlan, rng: np.random.Generator) -> Iterator[ShardSample]:
+    def _epoch_stream(self, plan: SlotPlan, rng: np.random.Generator) -> Iterator[ShardSample | ShardFailure]:
         """Decoded samples, pass after pass over the slot's shards (each pass through its own shuffle
         buffer, so no sample repeats before every other one came once); stops if a pass yields nothing."""
         while True:
@@ -241,12 +255,14 @@ class ShardStreamDataset(IterableDataset):
                 os.unlink(tmp)
         return path
 
-    def _decode(self, entry: ManifestEntry, data: bytes, segment: bool) -> ShardSample | None:
+    def _decode(self, entry: ManifestEntry, data: bytes, segment: bool) -> ShardSample | ShardFailure | None:
         from ds2ray.data.audio import AudioError, decode_audio
 
         try:
             audio, rate = decode_audio(data, self.sample_rate, name=entry.audio_filepath)
         except AudioError as err:
+            if self.yield_failures:
+                return ShardFailure(entry, f"{type(err).__name__}: {err}")
             log.warning("skipping undecodable shard member: %s", err)
             return None
         if entry.offset or segment:

@@ -366,7 +366,7 @@ def read_index(url: str) -> ShardIndex:
     return ShardIndex.from_dict(data, fileio.dirname(url), url)
 
 
-_STREAM_EXPORTS = ("ShardStreamDataset", "ShardSample", "SlotPlan", "plan_epoch")
+_STREAM_EXPORTS = ("ShardStreamDataset", "ShardSample", "ShardFailure", "SlotPlan", "plan_epoch")
 
 
 def __getattr__(name: str) -> Any:

@@ -28,6 +28,9 @@ class TrainConfig(ConfigBase):
     min_duration: float = 0.0
     max_duration: float = 27.0  # the seed's default
     dev_max_utterances: int = 0  # evaluate on at most this many dev utterances (0 = all)
+    stream: bool = False  # read a cloud manifest's tar shards sequentially (ds2ray.train.stream)
+    shuffle_buffer: int = 512  # streaming: samples in each reader's shuffle buffer
+    stream_cache_dir: str | None = None  # streaming: keep a local copy of each shard read here
     # scale
     num_workers: int = 1
     use_gpu: bool = False
@@ -71,6 +74,8 @@ class TrainConfig(ConfigBase):
             raise ConfigError(f"TrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.num_workers < 1 or self.cpus_per_worker < 1:
             raise ConfigError("TrainConfig: num_workers and cpus_per_worker must be >= 1")
+        if self.stream and self.shuffle_buffer < 1:
+            raise ConfigError("TrainConfig.shuffle_buffer must be >= 1")
         if self.batch_frames < 1:
             raise ConfigError("TrainConfig.batch_frames must be >= 1")
         if self.epochs < 1:

@@ -135,10 +135,17 @@ class SpeechDataset(torch.utils.data.Dataset):
             return Failure(index, utt.path, f"{type(err).__name__}: {err}")
 
     def _load(self, index: int, utt: Utterance) -> Sample:
+        sr = self.features.sample_rate
+        audio = load_audio(utt.path, sr, offset=utt.offset, duration=utt.duration if utt.offset else None)
+        return self.featurize(index, audio)
+
+    def featurize(self, index: int, audio: np.ndarray) -> Sample:
+        """Utterance ``index`` from its decoded audio (mono, at the feature sample rate): augment,
+        extract, normalise. Raises ``ValueError`` for audio shorter than one analysis window."""
+        utt = self.utterances[index]
         if self._extractor is None:
             self._extractor = FeatureExtractor(self.features)
         sr = self.features.sample_rate
-        audio = load_audio(utt.path, sr, offset=utt.offset, duration=utt.duration if utt.offset else None)
         augment = self.augment
         rng = augment.rng_for(self.seed, self.epoch, index) if augment is not None else None
         if augment is not None and augment.has_waveform_stage:

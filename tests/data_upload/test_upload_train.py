@@ -1,5 +1,6 @@
 """Upload to S3 (moto), delete the local audio, then ``ds2ray train`` on local Ray reads its batches from
-the shards through the cloud manifest (map-style dataset, byte-range reads of members), and
+the shards through the cloud manifest (map-style dataset with byte-range reads of members, then
+``--stream`` reading whole shards), and
 ``ds2ray test`` evaluates the checkpoint on the same cloud manifest."""
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def _workers_see(ray, values: dict[str, str]) -> bool:
 def test_train_on_local_ray_reads_batches_from_shards(aws_session_env, ray_session, s3, tmp_path, capsys):
     from ds2ray.data.manifest import read_manifest
     from ds2ray.data.normalizer import compute_mean_std
+    from ds2ray.model.checkpoint import load_checkpoint
     from ds2ray.model.config import get_preset
     from ds2ray.testing.signals import speechlike, write_audio
 
@@ -58,6 +60,15 @@ def test_train_on_local_ray_reads_batches_from_shards(aws_session_env, ray_sessi
     out = capsys.readouterr().out
     metrics = json.loads(out[out.index("run shards: ") + len("run shards: "):].splitlines()[0])
     assert metrics["step"] == 3 and metrics.get("skipped", 0) == 0, metrics
+
+    # --stream: the same cloud manifest read shard after shard (one GET per shard, not per member)
+    assert main(argv[:-6] + ["--run-name", "streamed", "--log-every-steps", "1", "--seed", "0", "--stream",
+                             "--batch-size", "2", "--shuffle-buffer", "4"]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads(out[out.index("run streamed: ") + len("run streamed: "):].splitlines()[0])
+    assert metrics["step"] == 3 and metrics.get("skipped", 0) == 0, metrics
+    streamed = load_checkpoint(str(sorted((tmp_path / "runs" / "streamed").glob("checkpoint_e*"))[-1]))
+    assert streamed.train_config["stream"] is True and streamed.train_config["batch_size"] == 2
 
     # evaluation reads the same cloud manifest by member (in this process: no Ray actors)
     checkpoint = sorted((tmp_path / "runs" / "shards").glob("checkpoint_e*"))[-1]  # names sort by step
