@@ -13,7 +13,7 @@ speedup compares wall times of warm workers (pool start-up and LM loading exclud
 
 Targets: beam 100 + 3-gram >= 50x real time per core, greedy >= 2000x, near-linear speedup.
 
-    python bench/decode.py [--num-utterances 80] [--checkpoint C --manifest M] [--lm LM]
+    python bench/decode.py [--num-utterances 200] [--checkpoint C --manifest M] [--lm LM]
 """
 
 from __future__ import annotations
@@ -140,7 +140,8 @@ def time_parallel(config, vocab, lps, workers: int) -> tuple[float, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--num-utterances", type=int, default=80, help="utterances to decode per setting")
+    p.add_argument("--num-utterances", type=int, default=200,
+                   help="utterances to decode per setting (fewer: the parallel timing is too short to trust)")
     p.add_argument("--checkpoint", default=None, help="trained checkpoint: use its log-probs (with --manifest)")
     p.add_argument("--manifest", default=None, help="manifest for --checkpoint")
     p.add_argument("--lm", default=None, help="3-gram LM to use (default: build one from held-out sentences)")
