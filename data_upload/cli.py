@@ -49,7 +49,8 @@ def register(sub) -> None:
     p.add_argument("--sha256", action="store_true",
                    help="also compute each shard's sha256 for the index (md5 is always computed and checked)")
     p.add_argument("--limit-rate", default="0", help="cap the average upload rate, bytes/s like 20MB (0 = none)")
-    p.add_argument("--work-dir", default=None, help="local folder for shards being packed (default: system temp)")
+    p.add_argument("--work-dir", default=None, help="local folder for shards being packed, for destinations other "
+                   "than S3 (S3 shards stream from memory, part by part; default: system temp)")
     p.set_defaults(func=run)
 
 

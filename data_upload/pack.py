@@ -100,6 +100,7 @@ class PackedShard:
 
     ``md5`` (whole file) is set when the shard was expected to upload in one PUT, ``part_md5s`` when
     expected to upload in parts; :meth:`etag` fills in the other from the file if the guess was wrong.
+    A shard streamed to S3 (:mod:`data_upload.multipart`) has no local ``path`` and the right one set.
     """
 
     plan: ShardPlan
@@ -149,19 +150,19 @@ def _tar_header(name: str, size: int) -> bytes:
     return bytes(h)
 
 
-def _write_member(out: HashingWriter, name: str, data: bytes) -> int:
+def _write_member(out: BinaryIO, name: str, data: bytes) -> int:
     """Header, data, padding to the 512-byte block. Returns the offset of the data in the archive."""
     out.write(_tar_header(name, len(data)))
-    offset = out.size
+    offset = out.tell()
     out.write(data)
     out.write(tarfile.NUL * (-len(data) % tarfile.BLOCKSIZE))
     return offset
 
 
-def _finish_archive(out: HashingWriter) -> None:
+def _finish_archive(out: BinaryIO) -> None:
     """Two zero blocks, then zeros up to a whole 10240-byte record (what ``TarFile.close`` writes)."""
     out.write(tarfile.NUL * (2 * tarfile.BLOCKSIZE))
-    out.write(tarfile.NUL * (-out.size % tarfile.RECORDSIZE))
+    out.write(tarfile.NUL * (-out.tell() % tarfile.RECORDSIZE))
 
 
 def check_audio(data: bytes, source: str, check: str) -> None:
@@ -198,31 +199,38 @@ def metadata(group: SampleGroup) -> dict[str, Any]:
 def pack_shard(plan: ShardPlan, path: str, *, part_size: int, check: str = "decode",
                sha256: bool = False) -> PackedShard:
     """Write ``plan`` as a tar at ``path``; audio that cannot be read or decoded is left out and listed."""
-    if check not in CHECKS:
-        raise ValueError(f"check must be one of {CHECKS}, got {check!r}")
-    members: list[dict[str, Any]] = []
-    skipped: list[Skipped] = []
     # one md5 pass: of the parts when the shard should upload in two parts or more, else of it all
     multipart = plan.estimated_bytes >= 2 * part_size
     with open(path, "wb") as raw:
         out = HashingWriter(raw, part_size if multipart else None, whole=not multipart, sha256=sha256)
-        for group in plan.groups:
-            try:
-                with fileio.open_file(group.source, "rb") as fh:
-                    data = fh.read()
-                check_audio(data, group.source, check)
-            except (AudioError, OSError) as err:
-                reason = err.reason if isinstance(err, AudioError) else f"{type(err).__name__}: {err}"
-                log.warning("leaving out unreadable audio %s: %s", group.source, reason)
-                skipped.append(Skipped(group.source, reason, len(group.entries)))
-                continue
-            offset = _write_member(out, group.member, data)
-            _write_member(out, f"{group.key}.json", json.dumps(metadata(group), ensure_ascii=False).encode())
-            members.append({"key": group.key, "member": group.member, "offset": offset, "size": len(data),
-                            "entries": _entry_dicts(group)})
-        _finish_archive(out)
+        members, skipped = write_tar(plan, out, check=check)
     return PackedShard(plan, path, out.size, out.md5.hexdigest() if out.md5 else "",
                        out.sha256.hexdigest() if out.sha256 else "", part_size, out.part_md5s(), members, skipped)
+
+
+def write_tar(plan: ShardPlan, out: BinaryIO, *, check: str = "decode") -> tuple[list[dict[str, Any]], list[Skipped]]:
+    """Write the tar of ``plan`` into ``out`` (which must count bytes in ``tell()``). Returns the members
+    (key, member name, data offset and size, entries) and the groups left out as unreadable."""
+    if check not in CHECKS:
+        raise ValueError(f"check must be one of {CHECKS}, got {check!r}")
+    members: list[dict[str, Any]] = []
+    skipped: list[Skipped] = []
+    for group in plan.groups:
+        try:
+            with fileio.open_file(group.source, "rb") as fh:
+                data = fh.read()
+            check_audio(data, group.source, check)
+        except (AudioError, OSError) as err:
+            reason = err.reason if isinstance(err, AudioError) else f"{type(err).__name__}: {err}"
+            log.warning("leaving out unreadable audio %s: %s", group.source, reason)
+            skipped.append(Skipped(group.source, reason, len(group.entries)))
+            continue
+        offset = _write_member(out, group.member, data)
+        _write_member(out, f"{group.key}.json", json.dumps(metadata(group), ensure_ascii=False).encode())
+        members.append({"key": group.key, "member": group.member, "offset": offset, "size": len(data),
+                        "entries": _entry_dicts(group)})
+    _finish_archive(out)
+    return members, skipped
 
 
 def _entry_dicts(group: SampleGroup) -> list[dict[str, Any]]:

@@ -8,6 +8,9 @@ Destination layout (see :mod:`ds2ray.data.shards`)::
     DEST/manifest.jsonl                 } written only after every shard verified, index.json last
     DEST/index.json                     }
 
+To S3 a shard is packed straight into its multipart upload (:mod:`data_upload.multipart`: no local
+copy, parts leave as they fill); to other destinations it is packed into a local file, then copied.
+
 A run whose plan differs from the plan of an existing ``index.json`` first deletes the old index and
 manifests, so no manifest ever points at a shard that is being replaced; an interrupted run leaves
 shards and receipts but no manifest, and the next run reuses every shard whose receipt still matches.
@@ -31,7 +34,8 @@ from ds2ray.config import ConfigBase
 from ds2ray.data.manifest import ManifestEntry
 from ds2ray.data.shards import ShardIndex, ShardInfo
 
-from data_upload.pack import CHECKS, PackedShard, cloud_entries, pack_shard, s3_etag_of_stream
+from data_upload.multipart import S3PartWriter
+from data_upload.pack import CHECKS, HashingWriter, PackedShard, cloud_entries, pack_shard, s3_etag_of_stream, write_tar
 from data_upload.plan import ShardPlan, Skipped, build_plan, plan_fingerprint
 from data_upload.storage import (Destination, RateLimiter, StorageOptions, UploadError, describe_error,
                                  normalize_etag, scrub, with_retries)
@@ -151,10 +155,9 @@ class Uploader:
                             time.monotonic() - start, skipped)
 
     def _process_all(self, shards: list[ShardPlan], work_dir: str) -> tuple[list[dict], list[bool]]:
-        """Receipts checked in parallel; then packing threads (one per two cores) run ahead of ``jobs``
-        concurrent uploads, with at most ``jobs + packers`` packed shards waiting on local disk.
-        (Packing in processes measured slower here: spawn start-up and shipping the member lists
-        back cost more than the GIL it frees.)
+        """Receipts checked in parallel; then the shards not there yet: to S3, ``jobs`` shards stream at
+        once, each packed straight into its multipart upload (:meth:`_stream_shard`); elsewhere packing
+        threads run ahead of ``jobs`` concurrent uploads of packed local files (:meth:`_pack_and_upload`).
         """
         cfg = self.cfg
         results: dict[int, tuple[dict, bool]] = {}
@@ -164,7 +167,9 @@ class Uploader:
                     if receipt is not None:
                         results[shard.index] = (receipt, False)
                 todo = [s for s in shards if s.index not in results]
-                for shard, receipt in zip(todo, self._pack_and_upload(todo, work_dir, up_pool)):
+                receipts = (self._stream_all(todo, up_pool) if self.dest.is_s3
+                            else self._pack_and_upload(todo, work_dir, up_pool))
+                for shard, receipt in zip(todo, receipts):
                     results[shard.index] = (receipt, True)
             except BaseException as err:
                 up_pool.shutdown(wait=True, cancel_futures=True)
@@ -173,6 +178,40 @@ class Uploader:
                 raise describe_error(err, self.dest.display()) from None
         ordered = [results[s.index] for s in shards]
         return [r for r, _ in ordered], [up for _, up in ordered]
+
+    def _stream_all(self, todo: list[ShardPlan], up_pool: cf.ThreadPoolExecutor) -> list[dict]:
+        """Receipts of ``todo``, in order; the first failure is raised as soon as it happens."""
+        futures = [up_pool.submit(self._stream_shard, shard) for shard in todo]
+        for fut in cf.as_completed(futures):
+            fut.result()
+        return [fut.result() for fut in futures]
+
+    def _stream_shard(self, shard: ShardPlan) -> dict:
+        """Pack ``shard`` straight into S3 (no local file), verify it, write its receipt; retried whole."""
+        t0 = time.monotonic()
+        packed = with_retries(lambda: self._stream_once(shard), f"upload of {shard.name}",
+                              retries=self.cfg.retries, backoff=self.cfg.backoff)
+        receipt = self._receipt(shard, packed)
+        self.dest.write_bytes(f"{STATE_DIR}/{shard.name}.json", json.dumps(receipt).encode())
+        dt = time.monotonic() - t0
+        log.info("%s: %d samples, %.1f MB packed, uploaded and verified in %.1f s (%.1f MB/s)", shard.name,
+                 packed.count, packed.size / 1e6, dt, packed.size / 1e6 / max(dt, 1e-9))
+        return receipt
+
+    def _stream_once(self, shard: ShardPlan) -> PackedShard:
+        rel = f"{SHARD_DIR}/{shard.name}.tar"
+        with S3PartWriter(self.dest.fs, self.dest.path(rel), self.cfg.part_size, self.limiter.wait) as remote:
+            out = HashingWriter(remote, None, whole=False, sha256=self.cfg.sha256)
+            members, skipped = write_tar(shard, out, check=self.cfg.check)
+            if members:  # a shard whose audio was all unreadable is not uploaded
+                remote.commit()
+            else:
+                remote.abort()
+        packed = PackedShard(shard, "", out.size, remote.md5, out.sha256.hexdigest() if out.sha256 else "",
+                             self.cfg.part_size, remote.part_md5s, members, skipped)
+        if members:
+            self._verify(rel, packed.size, packed.etag())
+        return packed
 
     def _pack_and_upload(self, todo: list[ShardPlan], work_dir: str, up_pool: cf.ThreadPoolExecutor) -> list[dict]:
         """Receipts of ``todo``, in order; the first failure (packing or upload) is raised."""

@@ -95,11 +95,11 @@ def stage_data(cfg: DemoConfig) -> str:
 
 
 def stage_mean_std(cfg: DemoConfig) -> str:
-    from ds2ray.data.features import FeatureConfig
     from ds2ray.data.manifest import read_manifest
     from ds2ray.data.normalizer import NormalizerStats, compute_mean_std
+    from ds2ray.model.config import get_preset
 
-    feature_config = FeatureConfig(kind=cfg.feature)
+    feature_config = get_preset("tiny" if cfg.quick else "demo").features.replace(kind=cfg.feature)
     if cfg.mean_std.exists():
         stats = NormalizerStats.load(cfg.mean_std)
         if stats.feature_config == feature_config:

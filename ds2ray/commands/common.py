@@ -27,6 +27,8 @@ def add_feature_args(p: argparse.ArgumentParser) -> None:
                    help="feature kind (default: linear, the DS2 spectrogram; seed: specgram_type)")
     p.add_argument("--feature-config", default=None, help="FeatureConfig JSON file (fields override defaults)")
     p.add_argument("--sample-rate", type=int, default=None, help="target sample rate (default 16000)")
+    p.add_argument("--cmn", action="store_true", default=None,
+                   help="subtract each utterance's mean feature vector (per-utterance mean normalisation)")
 
 
 def feature_config_from_args(args: argparse.Namespace):
@@ -37,4 +39,6 @@ def feature_config_from_args(args: argparse.Namespace):
         cfg = cfg.replace(kind=args.feature)
     if args.sample_rate:
         cfg = cfg.replace(sample_rate=args.sample_rate)
+    if args.cmn:
+        cfg = cfg.replace(cmn=True)
     return cfg

@@ -126,9 +126,9 @@ def model_and_features(args: argparse.Namespace):
     from ds2ray.model.config import ModelConfig, get_preset
 
     if args.init_from:
-        if args.preset or args.model_config or args.feature or args.feature_config:
+        if args.preset or args.model_config or args.feature or args.feature_config or args.cmn:
             raise ValueError("--init-from takes the model and features from the checkpoint; drop --preset, "
-                             "--model-config, --feature and --feature-config")
+                             "--model-config, --feature, --feature-config and --cmn")
         ckpt = load_checkpoint(args.init_from)
         return ckpt, ckpt.model_config, ckpt.feature_config
     preset = get_preset(args.preset or "demo")
@@ -141,6 +141,8 @@ def model_and_features(args: argparse.Namespace):
         features = features.replace(kind=args.feature)
     if args.sample_rate:
         features = features.replace(sample_rate=args.sample_rate)
+    if args.cmn:
+        features = features.replace(cmn=True)
     return None, model, features
 
 

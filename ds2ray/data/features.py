@@ -26,6 +26,10 @@ class FeatureConfig(ConfigBase):
     ``linear`` is the DS2 power spectrogram: 20 ms Hann window, 10 ms stride, an FFT the length
     of the window (161 bins at 16 kHz), log power. ``fbank`` and ``mfcc`` default to the next
     power-of-two FFT (512 at 16 kHz): 80 mel filters on a 320-point FFT leave one filter empty.
+
+    ``cmn`` subtracts each utterance's own mean feature vector (over its frames) before the global
+    mean/std normalisation: in the log domain a fixed per-band gain (microphone, channel, a voice's
+    formant strengths) becomes a constant offset, which this removes.
     """
 
     kind: str = "linear"
@@ -40,6 +44,7 @@ class FeatureConfig(ConfigBase):
     n_mfcc: int = 13
     deltas: bool = True  # mfcc: append delta and delta-delta
     eps: float = 1e-10
+    cmn: bool = False  # per-utterance mean normalisation
 
     def __post_init__(self) -> None:
         if self.kind not in FEATURE_KINDS:
@@ -133,6 +138,19 @@ def deltas(x: torch.Tensor, width: int = 2) -> torch.Tensor:
     return num / (2 * sum(n * n for n in range(1, width + 1)))
 
 
+def utterance_mean_normalize(feats: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
+    """Subtract each utterance's mean over its valid frames. feats: (B, T, F); frames: (B,) or None
+    (no padding). Padding frames are left as they are."""
+    if feats.shape[1] == 0:
+        return feats
+    if frames is None:
+        return feats - feats.mean(dim=1, keepdim=True)
+    frames = frames.to(feats.device)
+    valid = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]).unsqueeze(-1)
+    mean = (feats * valid).sum(dim=1, keepdim=True) / frames.clamp(min=1).to(feats.dtype)[:, None, None]
+    return torch.where(valid, feats - mean, feats)
+
+
 class FeatureExtractor(torch.nn.Module):
     """Waveforms -> features. Call with (B, N) or (N,) float tensors; returns (B, T, F) or (T, F)."""
 
@@ -165,11 +183,14 @@ class FeatureExtractor(torch.nn.Module):
             feats = waves.new_zeros((waves.shape[0], 0, cfg.num_features))
         else:
             feats = self._features(waves)
+        frames = None if lengths is None else cfg.num_frames(lengths)
+        if cfg.cmn:
+            feats = utterance_mean_normalize(feats, frames)
         if single:
             feats = feats[0]
         if lengths is None:
             return feats
-        return feats, cfg.num_frames(lengths)
+        return feats, frames
 
     def _features(self, waves: torch.Tensor) -> torch.Tensor:
         cfg = self.config

@@ -59,6 +59,24 @@ def test_batched_matches_single_and_lengths():
     torch.testing.assert_close(feats[1, :59], ex(torch.from_numpy(b)), rtol=1e-4, atol=1e-4)
 
 
+def test_cmn_removes_a_fixed_channel_gain_and_ignores_padding():
+    """In the log domain a per-band gain is a constant offset: per-utterance mean normalisation
+    makes features of the filtered and the plain signal equal; batched with padding = one by one."""
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(16000) * 0.1).astype(np.float32)
+    coloured = np.convolve(x, [1.0, 0.6], mode="same").astype(np.float32)  # a fixed spectral tilt
+    plain, cmn = FeatureExtractor(FeatureConfig(kind="fbank")), FeatureExtractor(FeatureConfig(kind="fbank", cmn=True))
+    a, b = cmn(torch.from_numpy(x)), cmn(torch.from_numpy(coloured))
+    torch.testing.assert_close(a.mean(0), torch.zeros(80), atol=1e-5, rtol=0)
+    raw_gap = (plain(torch.from_numpy(x)) - plain(torch.from_numpy(coloured))).abs().mean()
+    assert (a - b).abs().mean() < 0.2 * raw_gap  # what remains is frame-to-frame estimation noise
+    batch = torch.zeros(2, 16000)
+    batch[0], batch[1, :9000] = torch.from_numpy(x), torch.from_numpy(x[:9000])
+    feats, frames = cmn(batch, torch.tensor([16000, 9000]))
+    torch.testing.assert_close(feats[0], a, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(feats[1, : frames[1]], cmn(torch.from_numpy(x[:9000])), rtol=1e-4, atol=1e-4)
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.integers(0, 5000))
 def test_num_frames_matches_output(n):

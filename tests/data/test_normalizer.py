@@ -77,3 +77,9 @@ def test_cli_mean_std(corpus, tmp_path, capsys):
     stats = NormalizerStats.load(out)
     assert stats.feature_config.kind == "fbank" and stats.num_utterances == 4
     assert len(read_manifest(m)) == 6
+    cmn = tmp_path / "cmn.npz"
+    assert main(["mean-std", "--manifest", str(m), "--out", str(cmn), "--feature", "fbank", "--cmn",
+                 "--num-samples", "0", "--num-workers", "1"]) == 0
+    with_cmn = NormalizerStats.load(cmn)
+    assert with_cmn.feature_config == stats.feature_config.replace(cmn=True)
+    assert np.abs(with_cmn.mean).max() < 1e-3  # each utterance's mean was removed first
