@@ -25,7 +25,7 @@ def test_batches_respect_caps_and_cover_everything(lengths, cap, max_size, epoch
        epoch=st.integers(0, 3))
 def test_shards_are_disjoint_and_equal(lengths, world, epoch):
     cap = 600
-    all_batches = epoch_batches(lengths, epoch, seed=5, max_frames=cap)
+    all_batches = epoch_batches(lengths, epoch, seed=5, max_frames=cap, group=world)
     if len(all_batches) < world:
         return
     shards = [rank_batches(lengths, epoch, rank=r, world_size=world, seed=5, max_frames=cap) for r in range(world)]
@@ -59,3 +59,28 @@ def test_later_epochs_shuffle_and_little_padding():
 
 def test_oversized_utterance_gets_its_own_batch():
     assert cut_batches([10, 5000, 10], [0, 1, 2], max_frames=100) == [[0], [1], [2]]
+
+
+def test_ranks_of_one_step_get_batches_of_similar_length():
+    """Shuffled in runs of world_size neighbours: a DDP step pairs similar lengths, so no rank waits
+    long for the other; the dropped remainder is not always the longest batches."""
+    import random
+
+    rng = random.Random(1)
+    lengths = [rng.randint(100, 1500) for _ in range(3001)]
+    def mean_gap(shards):
+        longest = [[max(lengths[i] for i in b) for b in s] for s in shards]
+        gaps = [max(step) / min(step) for step in zip(*longest)]
+        return sum(gaps) / len(gaps)
+
+    for world in (2, 3):
+        paired = [rank_batches(lengths, 1, rank=r, world_size=world, seed=0, max_frames=6000) for r in range(world)]
+        unpaired = epoch_batches(lengths, 1, seed=0, max_frames=6000)  # the order with group=1
+        unpaired = [unpaired[r:len(unpaired) // world * world:world] for r in range(world)]
+        assert mean_gap(paired) < 1.05 < 1.5 < mean_gap(unpaired)
+    dropped = set()
+    for epoch in range(1, 9):
+        kept = {i for r in range(2) for b in rank_batches(lengths, epoch, rank=r, world_size=2, seed=0, max_frames=6000)
+                for i in b}
+        dropped |= set(range(len(lengths))) - kept
+    assert min(lengths[i] for i in dropped) < 1000  # not only the longest utterances
