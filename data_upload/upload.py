@@ -191,11 +191,15 @@ class Uploader:
         t0 = time.monotonic()
         packed = with_retries(lambda: self._stream_once(shard), f"upload of {shard.name}",
                               retries=self.cfg.retries, backoff=self.cfg.backoff)
-        receipt = self._receipt(shard, packed)
-        self.dest.write_bytes(f"{STATE_DIR}/{shard.name}.json", json.dumps(receipt).encode())
+        return self._write_receipt(packed, t0, "packed, uploaded and verified")
+
+    def _write_receipt(self, packed: PackedShard, t0: float, what: str) -> dict:
+        """Store the receipt of a verified shard (what lets a re-run skip it) and log the rate."""
+        receipt = self._receipt(packed.plan, packed)
+        self.dest.write_bytes(f"{STATE_DIR}/{packed.plan.name}.json", json.dumps(receipt).encode())
         dt = time.monotonic() - t0
-        log.info("%s: %d samples, %.1f MB packed, uploaded and verified in %.1f s (%.1f MB/s)", shard.name,
-                 packed.count, packed.size / 1e6, dt, packed.size / 1e6 / max(dt, 1e-9))
+        log.info("%s: %d samples, %.1f MB %s in %.1f s (%.1f MB/s)", packed.plan.name, packed.count,
+                 packed.size / 1e6, what, dt, packed.size / 1e6 / max(dt, 1e-9))
         return receipt
 
     def _stream_once(self, shard: ShardPlan) -> PackedShard:
@@ -268,12 +272,7 @@ class Uploader:
                 self.limiter.wait(packed.size)
                 with_retries(lambda: self._upload_and_verify(packed), f"upload of {shard.name}",
                              retries=self.cfg.retries, backoff=self.cfg.backoff)
-            receipt = self._receipt(shard, packed)
-            self.dest.write_bytes(f"{STATE_DIR}/{shard.name}.json", json.dumps(receipt).encode())
-            dt = time.monotonic() - t0
-            log.info("%s: %d samples, %.1f MB uploaded and verified in %.1f s (%.1f MB/s)", shard.name,
-                     packed.count, packed.size / 1e6, dt, packed.size / 1e6 / max(dt, 1e-9))
-            return receipt
+            return self._write_receipt(packed, t0, "uploaded and verified")
         finally:
             os.unlink(packed.path)
             slots.release()
