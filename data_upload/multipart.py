@@ -15,10 +15,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import logging
 from typing import Any, Callable
 
-log = logging.getLogger(__name__)
 
 
 class S3PartWriter(io.RawIOBase):
