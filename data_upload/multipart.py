@@ -18,7 +18,6 @@ import io
 from typing import Any, Callable
 
 
-
 class S3PartWriter(io.RawIOBase):
     """A write-only stream that becomes the S3 object ``path`` on :meth:`commit`.
 
