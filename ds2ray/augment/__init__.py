@@ -1,7 +1,8 @@
 """On-the-fly data augmentation from the seed's JSON config.
 
 Waveform augmentors (``volume``, ``speed``, ``shift``, ``bayesian_normal``, ``noise``, ``impulse``)
-run on the audio before feature extraction; ``specaugment`` runs on the (T, F) features after it.
+run on the audio before feature extraction; ``freq_warp`` (VTLP) and ``specaugment`` run on the
+(T, F) features after it.
 
     pipe = AugmentPipeline.from_config("conf/augmentation.json")
     rng = AugmentPipeline.rng_for(seed, epoch, index)

@@ -6,7 +6,7 @@ Config (the seed's format, unchanged)::
      {"type": "shift", "params": {"min_shift_ms": -5, "max_shift_ms": 5}, "prob": 1.0}]
 
 Each step fires with probability ``prob``. Waveform steps run in config order in
-:meth:`AugmentPipeline.process_waveform`; feature steps (``specaugment``) in
+:meth:`AugmentPipeline.process_waveform`; feature steps (``freq_warp``, ``specaugment``) in
 :meth:`AugmentPipeline.process_features`.
 
 Randomness: one ``np.random.Generator`` per sample and epoch (:meth:`AugmentPipeline.rng_for`),
@@ -25,6 +25,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 # Importing the augmentor modules registers them.
+from ds2ray.augment import freqwarp as _freqwarp  # noqa: F401
 from ds2ray.augment import impulse as _impulse  # noqa: F401
 from ds2ray.augment import noise as _noise  # noqa: F401
 from ds2ray.augment import specaugment as _specaugment  # noqa: F401

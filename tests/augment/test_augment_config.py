@@ -122,7 +122,7 @@ SPEED = {"type": "speed", "params": {"min_speed_rate": 0.9, "max_speed_rate": 1.
     ([SPEED, SPEED, {"type": "speed", "params": {"rate": 1.0}, "prob": 1}],
      "augmentation config entry 2 (\"speed\"): unknown parameter 'rate'; expected min_speed_rate, max_speed_rate"),
     ([{"type": "reverb", "params": {}, "prob": 1}],
-     "entry 0 (\"reverb\"): unknown augmentor type; expected one of bayesian_normal, impulse, noise, shift, "
+     "entry 0 (\"reverb\"): unknown augmentor type; expected one of bayesian_normal, freq_warp, impulse, noise, shift, "
      "specaugment, speed, volume"),
     ([SPEED, {"type": "speed", "params": {"min_speed_rate": 0.9}, "prob": 1}],
      "entry 1 (\"speed\"): missing parameter 'max_speed_rate'"),

@@ -1,0 +1,83 @@
+"""A GRU recurrence for CPU training: all directions in one loop, backward written by hand.
+
+Training a small GRU on CPU, ATen's RNN runs each direction as its own loop and its autograd
+records every time step: per step a small weight-gradient GEMM and a gradient accumulation
+(``add_``), for every layer and direction. Here the input projection is one large GEMM left to
+autograd, and the recurrence is one :class:`torch.autograd.Function` that steps all directions
+together (``baddbmm`` over a direction axis) and computes the recurrent weight gradient once, as
+one GEMM over all steps, after its backward loop. Same gate equations and parameters as
+``torch.nn.GRU``; equal to it to float rounding (tests/model/test_fused_gru.py).
+
+Legend: D directions, T steps, B batch, H hidden size, G = 3H gate pre-activations (r, z, n).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class GRURecurrence(torch.autograd.Function):
+    """h_t = GRU(gi_t, h_{t-1}) from h_0 = 0, for D independent directions at once.
+
+    ``gi``: (D, T, B, G) input pre-activations ``x @ W_ih^T + b_ih``; ``w_hh``: (D, G, H);
+    ``b_hh``: (D, G). Returns every hidden state, (T, D, B, H). Per-step state is kept T-first so
+    each step reads and writes contiguous memory.
+    """
+
+    @staticmethod
+    def forward(ctx, gi: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
+        d, t, b, g = gi.shape
+        h_size = g // 3
+        hs = gi.new_empty(t + 1, d, b, h_size)  # hs[0] = h_0 = 0
+        hs[0].zero_()
+        rz = gi.new_empty(t, d, b, 2 * h_size)  # reset and update gates, after the sigmoid
+        n = gi.new_empty(t, d, b, h_size)  # candidate state, after the tanh
+        gh_n = gi.new_empty(t, d, b, h_size)  # W_hn h + b_hn, before the reset gate multiplies it
+        w_t = w_hh.transpose(1, 2)  # (D, H, G)
+        bias = b_hh.unsqueeze(1)  # (D, 1, G)
+        for step in range(t):
+            h = hs[step]
+            gh = torch.baddbmm(bias, h, w_t)  # (D, B, G)
+            gi_step = gi[:, step]
+            torch.sigmoid(torch.add(gi_step[..., : 2 * h_size], gh[..., : 2 * h_size]), out=rz[step])
+            gh_n[step] = gh[..., 2 * h_size:]
+            torch.tanh(torch.addcmul(gi_step[..., 2 * h_size:], rz[step, ..., :h_size], gh_n[step]), out=n[step])
+            # h' = (1 - z) * n + z * h = n + z * (h - n)
+            torch.addcmul(n[step], rz[step, ..., h_size:], h - n[step], out=hs[step + 1])
+        ctx.save_for_backward(w_hh, hs, rz, n, gh_n)
+        return hs[1:]
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        w_hh, hs, rz, n, gh_n = ctx.saved_tensors
+        t, d, b, h_size = grad_out.shape
+        grad_pre = grad_out.new_empty(t, d, b, 3 * h_size)  # d loss / d (gate pre-activations), input side
+        grad_gh = grad_out.new_empty(t, d, b, 3 * h_size)  # d loss / d (W_hh h + b_hh)
+        dh = grad_out.new_zeros(d, b, h_size)  # gradient reaching h_t from step t + 1
+        for step in range(t - 1, -1, -1):
+            dh = dh + grad_out[step]
+            r, z = rz[step, ..., :h_size], rz[step, ..., h_size:]
+            n_t = n[step]
+            # h' = n + z * (h - n);  n = tanh(gi_n + r * gh_n);  r, z = sigmoid(gi_rz + gh_rz)
+            dn_pre = dh * (1 - z) * (1 - n_t * n_t)
+            pre, rec = grad_pre[step], grad_gh[step]
+            pre[..., 2 * h_size:] = dn_pre
+            torch.mul(dn_pre, r, out=rec[..., 2 * h_size:])
+            torch.mul(dn_pre * gh_n[step], r * (1 - r), out=pre[..., :h_size])
+            torch.mul(dh * (hs[step] - n_t), z * (1 - z), out=pre[..., h_size: 2 * h_size])
+            rec[..., : 2 * h_size] = pre[..., : 2 * h_size]
+            dh = torch.baddbmm(dh * z, rec, w_hh)  # (D, B, G) @ (D, G, H)
+        # The recurrent weights' gradient as one GEMM over all steps: sum_t dgh_t^T h_{t-1}.
+        flat_gh = grad_gh.transpose(0, 1).reshape(d, t * b, 3 * h_size)
+        grad_w = torch.bmm(flat_gh.transpose(1, 2), hs[:-1].transpose(0, 1).reshape(d, t * b, h_size))
+        return grad_pre.transpose(0, 1), grad_w, flat_gh.sum(dim=1)
+
+
+def gru_directions(x: torch.Tensor, w_ih: torch.Tensor, b_ih: torch.Tensor, w_hh: torch.Tensor,
+                   b_hh: torch.Tensor) -> torch.Tensor:
+    """D one-layer GRUs over D inputs. x: (D, B, T, C); weights in ``nn.GRU`` layout stacked on
+    D: w_ih (D, G, C), b_ih (D, G), w_hh (D, G, H), b_hh (D, G). Returns (D, B, T, H)."""
+    d, b, t, c = x.shape
+    gi = torch.baddbmm(b_ih.unsqueeze(1), x.transpose(1, 2).reshape(d, t * b, c), w_ih.transpose(1, 2))
+    hs = GRURecurrence.apply(gi.view(d, t, b, -1), w_hh, b_hh)  # (T, D, B, H)
+    return hs.permute(1, 2, 0, 3)

@@ -1,0 +1,113 @@
+"""The fused CPU GRU: same outputs and gradients as ``torch.nn.GRU`` on the same parameters."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ds2ray.model import rnn as rnn_module
+from ds2ray.model.config import ModelConfig
+from ds2ray.model.deepspeech2 import DeepSpeech2, ctc_loss
+from ds2ray.model.fused_gru import GRURecurrence, gru_directions
+from ds2ray.model.rnn import BidirectionalRNN
+
+torch.set_num_threads(1)
+
+
+def stacked(grus: list[torch.nn.GRU], name: str) -> torch.Tensor:
+    return torch.stack([getattr(g, name) for g in grus])
+
+
+def test_recurrence_backward_matches_numerical_gradient():
+    torch.manual_seed(0)
+    d, t, b, h = 2, 5, 3, 4
+    gi = torch.randn(d, t, b, 3 * h, dtype=torch.float64, requires_grad=True)
+    w_hh = (0.5 * torch.randn(d, 3 * h, h, dtype=torch.float64)).requires_grad_()
+    b_hh = torch.randn(d, 3 * h, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(GRURecurrence.apply, (gi, w_hh, b_hh), eps=1e-6, atol=1e-6)
+
+
+@settings(max_examples=12, deadline=None)
+@given(directions=st.integers(1, 2), batch=st.integers(1, 5), steps=st.integers(1, 17),
+       inputs=st.integers(1, 9), hidden=st.integers(1, 8), seed=st.integers(0, 2 ** 16))
+def test_directions_equal_torch_gru(directions, batch, steps, inputs, hidden, seed):
+    torch.manual_seed(seed)
+    grus = [torch.nn.GRU(inputs, hidden, batch_first=True) for _ in range(directions)]
+    x = torch.randn(directions, batch, steps, inputs, requires_grad=True)
+    upstream = torch.randn(directions, batch, steps, hidden)
+
+    expected = torch.stack([g(x[i])[0] for i, g in enumerate(grus)])
+    (expected * upstream).sum().backward()
+    want_x, want_params = x.grad.clone(), [p.grad.clone() for g in grus for p in g.parameters()]
+    x.grad = None
+    for g in grus:
+        g.zero_grad()
+
+    got = gru_directions(x, stacked(grus, "weight_ih_l0"), stacked(grus, "bias_ih_l0"),
+                         stacked(grus, "weight_hh_l0"), stacked(grus, "bias_hh_l0"))
+    (got * upstream).sum().backward()
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(x.grad, want_x, atol=1e-5, rtol=1e-4)
+    for p, want in zip((p for g in grus for p in g.parameters()), want_params):
+        torch.testing.assert_close(p.grad, want, atol=1e-5, rtol=1e-4)
+
+
+def layer_outputs_and_grads(layer: torch.nn.Module, x: torch.Tensor, lengths: torch.Tensor, fused: bool,
+                            monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(rnn_module, "FUSED_CPU_GRU", fused)
+    layer.zero_grad()
+    x = x.clone().requires_grad_()
+    mask = torch.arange(x.shape[1])[None, :] < lengths[:, None]
+    assert layer._use_fused(x) == fused
+    out = layer(x, lengths, mask)
+    (out * mask.unsqueeze(-1)).square().sum().backward()
+    return out.detach() * mask.unsqueeze(-1), x.grad, {n: p.grad.clone() for n, p in layer.named_parameters()}
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(share_weights=True), dict(bidirectional=False)])
+def test_layer_fused_equals_aten_with_padding(kw, monkeypatch):
+    torch.manual_seed(1)
+    layer = BidirectionalRNN(6, 5, "gru", batch_norm=False, **kw)
+    lengths = torch.tensor([11, 7, 2])
+    x = torch.randn(3, 11, 6)
+    x[1, 7:] = 50.0  # padding must not reach valid frames or gradients
+    fused = layer_outputs_and_grads(layer, x, lengths, True, monkeypatch)
+    aten = layer_outputs_and_grads(layer, x, lengths, False, monkeypatch)
+    torch.testing.assert_close(fused[0], aten[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(fused[1], aten[1], atol=1e-5, rtol=1e-4)
+    assert fused[2].keys() == aten[2].keys()
+    for name in fused[2]:
+        torch.testing.assert_close(fused[2][name], aten[2][name], atol=1e-5, rtol=1e-4, msg=name)
+    assert float(fused[1][1, 7:].abs().sum()) == 0.0
+
+
+def test_model_loss_and_gradients_equal_aten(monkeypatch):
+    config = ModelConfig(num_features=20, num_classes=6, conv_channels=(3, 3), conv_kernels=((5, 5), (5, 5)),
+                         conv_strides=((2, 2), (2, 1)), rnn_layers=3, rnn_hidden=8)
+    torch.manual_seed(2)
+    model = DeepSpeech2(config).eval()  # eval: batch norm statistics stay fixed between the two passes
+    feats, lengths = torch.randn(3, 40, 20), torch.tensor([40, 33, 21])
+    targets, target_lengths = torch.randint(1, 6, (9,)), torch.tensor([4, 3, 2])
+    results = []
+    for fused in (True, False):
+        monkeypatch.setattr(rnn_module, "FUSED_CPU_GRU", fused)
+        model.zero_grad()
+        logits, out_lengths = model(feats, lengths)
+        loss = ctc_loss(logits, out_lengths, targets, target_lengths)
+        loss.backward()
+        results.append((loss.item(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
+    for name, grad in results[0][1].items():
+        torch.testing.assert_close(grad, results[1][1][name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_inference_keeps_aten_path():
+    layer = BidirectionalRNN(4, 3, "gru", batch_norm=False)
+    x = torch.randn(2, 5, 4)
+    with torch.no_grad():
+        assert not layer._use_fused(x)
+    assert layer._use_fused(x)
+    assert not BidirectionalRNN(4, 3, "lstm", batch_norm=False)._use_fused(x)
+    assert not layer._use_fused(x.double())
