@@ -7,7 +7,9 @@ same number of steps. Throughput is counted after ``--warmup`` steps, from each 
 - ``plain 1x1`` / ``plain 1x2``: the training loop in one process, no Ray (``LocalSession``),
   1 or 2 torch threads;
 - ``ray 1x1`` / ``ray 1x2``: the same loop as one Ray Train worker with 1 or 2 CPUs/threads;
-- ``ray 2x1``: two DDP workers (gloo) of 1 thread each.
+- ``ray 2x1``: two DDP workers (gloo) of 1 thread each;
+- ``plain 1x1 aten``: ``plain 1x1`` with ATen's GRU instead of the fused CPU GRU
+  (:mod:`ds2ray.model.fused_gru`), the baseline for ``fused_gru_over_aten``.
 
 Targets (issue 3): ray/plain >= 0.90; demo >= 30 audio-s/s on the whole machine; 2x1 >= 1.6x 1x1;
 2x1 at least as fast as 1x2. With ``--use-gpu`` it measures one GPU worker (bf16) instead and
@@ -37,6 +39,7 @@ CPU_CONFIGS = [  # (name, runner, workers, threads)
     ("plain 1x2", "plain", 1, 2),
     ("ray 1x2", "ray", 1, 2),
     ("ray 2x1", "ray", 2, 1),
+    ("plain 1x1 aten", "plain-aten", 1, 1),
 ]
 #: bf16 dense peak, FLOP/s, for model FLOP utilisation.
 GPU_PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}
@@ -80,26 +83,51 @@ def throughput(job, warmup: int) -> dict[str, float]:
             "steps": len(measured), "audio_s": audio}
 
 
+def cpu_times() -> list[int] | None:
+    """The aggregate line of /proc/stat (jiffies: user nice system idle iowait irq softirq steal), or None."""
+    try:
+        with open("/proc/stat") as fh:
+            return [int(v) for v in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_share(before: list[int] | None, after: list[int] | None) -> float:
+    """Fraction of CPU time the hypervisor took from this VM between two :func:`cpu_times` (nan if unknown)."""
+    if not before or not after:
+        return float("nan")
+    delta = [b - a for a, b in zip(before, after)]
+    return delta[7] / max(sum(delta), 1)
+
+
 def run_config(args, manifest, stats, name, runner, workers, threads, storage) -> dict:
     from ds2ray.train.loop import run_training
     from ds2ray.train.session import LocalSession
     from ds2ray.train.trainer import run_train
 
+    from ds2ray.model import rnn
+
     job = make_job(args, manifest, stats, name, workers, threads, storage)
-    t0 = time.perf_counter()
-    if runner == "plain":
+    t0, stat0 = time.perf_counter(), cpu_times()
+    if runner.startswith("plain"):
         import torch
 
-        run_training(job, LocalSession(None, device="cuda" if args.use_gpu else "cpu"))
+        rnn.FUSED_CPU_GRU = runner != "plain-aten"
+        try:
+            run_training(job, LocalSession(None, device="cuda" if args.use_gpu else "cpu"))
+        finally:
+            rnn.FUSED_CPU_GRU = True
         torch.set_num_threads(os.cpu_count() or 1)
     else:
         result = run_train(job)
         if result.error is not None:
             raise RuntimeError(f"{name}: {result.error}")
     out = {"name": name, "runner": runner, "workers": workers, "threads": threads,
-           "wall_s_total": time.perf_counter() - t0, **throughput(job, args.warmup)}
+           "wall_s_total": time.perf_counter() - t0, "cpu_steal": steal_share(stat0, cpu_times()),
+           **throughput(job, args.warmup)}
     print(f"  {name:10s} {out['audio_s_per_s']:7.1f} audio-s/s {out['utt_per_s']:6.2f} utt/s "
-          f"({out['steps']} steps in {out['seconds']:.1f} s; whole run {out['wall_s_total']:.0f} s)", flush=True)
+          f"({out['steps']} steps in {out['seconds']:.1f} s; whole run {out['wall_s_total']:.0f} s; "
+          f"CPU steal {out['cpu_steal']:.0%})", flush=True)
     return out
 
 
@@ -138,7 +166,7 @@ def main() -> int:
     p.add_argument("--preset", default="demo", help="model preset (default demo: the reference small config)")
     p.add_argument("--steps", type=int, default=14, help="optimizer steps per configuration")
     p.add_argument("--warmup", type=int, default=4, help="steps left out of the measurement")
-    p.add_argument("--batch-frames", type=int, default=4000, help="padded frames per batch and worker")
+    p.add_argument("--batch-frames", type=int, default=2000, help="padded frames per batch and worker (demo: 2000)")
     p.add_argument("--loader-workers", type=int, default=1, help="DataLoader processes per worker")
     p.add_argument("--only", default=None, help="comma-separated configuration names to run (default all)")
     p.add_argument("--use-gpu", action="store_true", help="measure one GPU worker (bf16) instead of the CPU grid")
@@ -185,6 +213,7 @@ def main() -> int:
     ratio("ray_2x1_over_1x1", "ray 2x1", "ray 1x1")
     ratio("ray_2x1_over_1x2", "ray 2x1", "ray 1x2")
     ratio("ray_over_plain_gpu", "ray 1xGPU", "plain 1xGPU")
+    ratio("fused_gru_over_aten", "plain 1x1", "plain 1x1 aten")
     if args.use_gpu and "ray 1xGPU" in by:
         name = torch.cuda.get_device_name(0)
         peak = next((v for k, v in GPU_PEAK_FLOPS.items() if k in name), None)
@@ -193,9 +222,10 @@ def main() -> int:
             summary["mfu"] = by["ray 1xGPU"] * model_flops_per_audio_second(args.preset) / peak
     targets = {"ray_over_plain_1x1": 0.90, "ray_over_plain_1x2": 0.90, "ray_2x1_over_1x1": 1.6,
                "ray_2x1_over_1x2": 1.0}
-    print("\n| configuration | audio-s/s | utt/s | steps | seconds |\n|---|---|---|---|---|")
+    print("\n| configuration | audio-s/s | utt/s | steps | seconds | CPU steal |\n|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['name']} | {r['audio_s_per_s']:.1f} | {r['utt_per_s']:.2f} | {r['steps']} | {r['seconds']:.1f} |")
+        print(f"| {r['name']} | {r['audio_s_per_s']:.1f} | {r['utt_per_s']:.2f} | {r['steps']} | {r['seconds']:.1f} "
+              f"| {r['cpu_steal']:.0%} |")
     print("\n| ratio | value | target |\n|---|---|---|")
     for k, v in summary.items():
         t = targets.get(k)
