@@ -33,6 +33,14 @@ log = logging.getLogger("ds2ray.demo")
 #: (test CER 0.247 with it, 0.242 without, 2 h corpus).
 SPEED_AUGMENT = '[{"type": "speed", "params": {"min_speed_rate": 0.88, "max_speed_rate": 1.12}, "prob": 0.6}]'
 
+#: ``--augment vtlp`` (the default): vocal tract length perturbation, the feature frequency axis
+#: stretched by 0.85-1.15 per utterance. In 15 minutes it took the held-out-voice test CER from
+#: 0.224 to 0.176, most of it on the timbre least like any training voice (0.350 -> 0.213).
+VTLP_AUGMENT = '[{"type": "freq_warp", "params": {"min_warp": 0.85, "max_warp": 1.15, "boundary": 0.8}, "prob": 1.0}]'
+
+#: ``--augment`` keywords.
+AUGMENT_PRESETS = {"vtlp": VTLP_AUGMENT, "speed": SPEED_AUGMENT, "none": None}
+
 
 @dataclass(frozen=True)
 class DemoConfig:
@@ -44,7 +52,7 @@ class DemoConfig:
     quick: bool = False  # a tiny corpus for smoke tests
     train_minutes: float = 9.0
     num_workers: int = 2
-    augment: str | None = None  # augmentation JSON (TrainConfig.augment_config)
+    augment: str | None = VTLP_AUGMENT  # augmentation JSON (TrainConfig.augment_config)
     batch_frames: int = 2000  # padded frames per batch and worker: more, smaller steps learn faster here
 
     @property
@@ -251,9 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny corpus and short stages (smoke test)")
     p.add_argument("--train-minutes", type=float, default=9.0, help="training time budget (minutes)")
     p.add_argument("--num-workers", type=int, default=2, help="Ray Train workers (1 CPU each)")
-    p.add_argument("--augment", default="",
-                   help="training augmentation: a JSON config or file, or 'speed' (perturbation 0.88-1.12, prob 0.6); "
-                        "default none")
+    p.add_argument("--augment", default="vtlp",
+                   help="training augmentation: a JSON config or file, or 'vtlp' (frequency warp 0.85-1.15, the "
+                        "default), 'speed' (perturbation 0.88-1.12, prob 0.6) or 'none'")
     p.add_argument("--batch-frames", type=int, default=DemoConfig.batch_frames,
                    help=f"padded frames per batch and worker (default {DemoConfig.batch_frames})")
     p.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {list(STAGES)}")
@@ -263,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     cfg = DemoConfig(Path(args.out_dir), args.hours, args.engines, args.feature, args.seed, args.quick,
                      args.train_minutes, args.num_workers,
-                     SPEED_AUGMENT if args.augment == "speed" else (args.augment or None), args.batch_frames)
+                     AUGMENT_PRESETS.get(args.augment, args.augment or None), args.batch_frames)
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     wanted = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(STAGES))
