@@ -85,18 +85,27 @@ def time_waveform(config: list[dict], utterances: list[np.ndarray]) -> tuple[flo
     return time.perf_counter() - start, time.process_time() - cpu
 
 
-def time_features(utterances: list[np.ndarray], specaugment: bool) -> tuple[float, float]:
+FEATURE_CHAINS: dict[str, list[dict] | None] = {
+    "specaugment F27x2 T100x2 W40 (on linear features)": [{"type": "specaugment", "params": {
+        "F": 27, "n_freq_masks": 2, "T": 100, "n_time_masks": 2, "p": 0.2, "W": 40}, "prob": 1.0}],
+    "freq_warp 0.85-1.15 (on linear features)": [{"type": "freq_warp", "params": {
+        "min_warp": 0.85, "max_warp": 1.15}, "prob": 1.0}],
+    "reference: linear feature extraction": None,
+}
+
+
+def time_features(utterances: list[np.ndarray], config: list[dict] | None) -> tuple[float, float]:
+    """Time one feature-stage chain over precomputed features; ``None`` times the extraction itself."""
     from ds2ray.augment import AugmentPipeline
     from ds2ray.data.features import FeatureExtractor
 
     extractor = FeatureExtractor()
-    pipe = AugmentPipeline.from_config([{"type": "specaugment", "params": {
-        "F": 27, "n_freq_masks": 2, "T": 100, "n_time_masks": 2, "p": 0.2, "W": 40}, "prob": 1.0}])
+    pipe = AugmentPipeline.from_config(config)
     feats = [extractor(torch.from_numpy(x)) for x in utterances]
     start, cpu = time.perf_counter(), time.process_time()
     with torch.no_grad():
         for i, (x, f) in enumerate(zip(utterances, feats)):
-            if specaugment:
+            if config is not None:
                 pipe.process_features(f, AugmentPipeline.rng_for(0, 0, i))
             else:
                 extractor(torch.from_numpy(x))
@@ -121,9 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, config in chains(noise, impulse).items():
             wall, cpu = time_waveform(config, utterances)
             rows.append({"chain": name, "stage": "waveform", "config": config, "wall_s": wall, "cpu_s": cpu})
-    for name, spec in (("specaugment F27x2 T100x2 W40 (on linear features)", True),
-                       ("reference: linear feature extraction", False)):
-        wall, cpu = time_features(utterances, specaugment=spec)
+    for name, config in FEATURE_CHAINS.items():
+        wall, cpu = time_features(utterances, config)
         rows.append({"chain": name, "stage": "features", "wall_s": wall, "cpu_s": cpu})
     for row in rows:
         # CPU time of this single-threaded process: the cost per core, less sensitive to other load

@@ -21,7 +21,7 @@ from ds2ray.data.features import FeatureConfig
 from ds2ray.data.normalizer import NormalizerStats
 from ds2ray.data.vocab import Vocabulary
 from ds2ray.model.config import ModelConfig
-from ds2ray.raylocal import include_dashboard, prepare_local_ray
+from ds2ray.raylocal import prepare_local_ray
 from ds2ray.train.config import TrainConfig, TrainJob
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def connect_ray(num_cpus: int | None = None) -> None:
         ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True)
     else:
         prepare_local_ray()
-        ray.init(num_cpus=num_cpus, log_to_driver=True, include_dashboard=include_dashboard(),
+        ray.init(num_cpus=num_cpus, log_to_driver=True,
                  runtime_env={"env_vars": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S":
                                            os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"]}})
 
