@@ -77,8 +77,8 @@ class BidirectionalRNN(nn.Module):
 
     def _use_fused(self, x: torch.Tensor) -> bool:
         """CPU float32 GRU training. Inference keeps ATen's loop, which is faster without autograd."""
-        return (FUSED_CPU_GRU and isinstance(self.forward_rnn, nn.GRU) and x.device.type == "cpu" and x.dtype == torch.float32
-                and torch.is_grad_enabled() and x.shape[1] > 0)
+        return (FUSED_CPU_GRU and isinstance(self.forward_rnn, nn.GRU) and x.device.type == "cpu"
+                and x.dtype == torch.float32 and torch.is_grad_enabled() and x.shape[1] > 0)
 
     def _fused_gru(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         rnns = [self.forward_rnn] if self.backward_rnn is None else [self.forward_rnn, self.backward_rnn]
