@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "mean-std": "ds2ray.commands.mean_std",
     "manifest": "ds2ray.commands.manifest",
     "train": "ds2ray.commands.train",
+    "curves": "ds2ray.commands.curves",
     "lm": "ds2ray.commands.lm",
     "test": "ds2ray.commands.test",
     "infer": "ds2ray.commands.infer",

@@ -130,9 +130,24 @@ class MetricsLog:
 
 
 def format_progress(epoch: int, epochs: int, step: int, total_steps: int, loss: float, lr: float,
-                    audio_per_s: float, eta_s: float) -> str:
-    pct = 100.0 * step / max(1, total_steps)
-    return (f"epoch {epoch + 1}/{epochs} step {step}/{total_steps} ({pct:.1f}%) loss {loss:.3f} lr {lr:.2e} "
+                    audio_per_s: float, eta_s: float, *, budget_s: float | None = None,
+                    elapsed_s: float | None = None) -> str:
+    """One progress line. With a time budget (``budget_s`` > 0, e.g. ``--max-minutes``) and the training
+    time so far (``elapsed_s``), progress is shown against whichever limit ends the run first, as
+    :func:`ds2ray.train.schedule.progress` counts it: a 9-minute run with a long step plan reads
+    ``step 580 · 4.5/9.0 min (50%)``, not ``step 580/18879 (3.1%)``. ``eta_s``: time left (the caller
+    takes the smaller of the step plan's and the budget's)."""
+    step_frac = step / max(1, total_steps)
+    if budget_s and budget_s > 0 and elapsed_s is not None:
+        time_frac = max(0.0, elapsed_s) / budget_s
+        minutes = f"{max(0.0, elapsed_s) / 60:.1f}/{budget_s / 60:.1f} min"
+        if time_frac >= step_frac:  # the budget ends the run
+            where = f"step {step} · {minutes} ({100 * min(1.0, time_frac):.0f}%)"
+        else:  # the step plan ends it before the budget
+            where = f"step {step}/{total_steps} ({100 * step_frac:.1f}%) · {minutes}"
+    else:
+        where = f"step {step}/{total_steps} ({100 * step_frac:.1f}%)"
+    return (f"epoch {epoch + 1}/{epochs} {where} loss {loss:.3f} lr {lr:.2e} "
             f"{audio_per_s:.1f} audio-s/s ETA {format_seconds(eta_s)}")
 
 
