@@ -1,10 +1,13 @@
 """Augmentation cost per utterance, single thread: the seed's example chain, a heavy chain (all six
-waveform augmentors, every one firing), each augmentor alone, and SpecAugment, in one run.
+waveform augmentors, every one firing), each augmentor alone, the real-world augmentors
+(colored_noise, reverb, telephone, codec) alone and in the English recipe's chain, and
+SpecAugment, in one run.
 
 Target (issue 4): the seed's example chain at >= 200x real time per core, so augmentation never
 starves training. Noise and impulse files are synthetic (10 s noise clips, 0.5-1 s room impulse
-responses); utterances are speech-like signals of 2-16 s. The noise/impulse cache is warmed first,
-as it is after the first few batches of a training run. Costs are CPU seconds of this
+responses); utterances are speech-like signals of 2-16 s. The noise/impulse cache and the reverb bank of simulated
+rooms are warmed first, as they are after the first few batches of a training run; the one-off
+cost of simulating the bank (per process) is timed and printed on its own. Costs are CPU seconds of this
 single-threaded process (per core); wall-clock figures are stored too.
 
     python bench/augment.py [--utterances 24] [--out bench/results/augment.json]
@@ -70,7 +73,46 @@ def chains(noise: str, impulse: str) -> dict[str, list[dict]]:
     }
     for step in every:
         out[f"{step['type']} alone, prob 1"] = [{**step, "prob": 1.0}]
+    real = real_world_steps()
+    for name in ("colored_noise", "reverb", "telephone"):
+        out[f"{name} alone, prob 1"] = [{**real[name], "prob": 1.0}]
+    for fmt in ("mp3", "opus"):
+        codec = {"type": "codec", "params": {**real["codec"]["params"], "formats": [fmt]}}
+        out[f"codec {fmt} alone, prob 1"] = [{**codec, "prob": 1.0}]
+    out["real-world chain (English recipe)"] = real_world_chain()
     return out
+
+
+def real_world_steps() -> dict[str, dict]:
+    """The real-world augmentors with the English recipe's parameters (README, Augmentation)."""
+    return {
+        "speed": {"type": "speed", "params": {"min_speed_rate": 0.9, "max_speed_rate": 1.1}},
+        "reverb": {"type": "reverb", "params": {"min_rt60_s": 0.2, "max_rt60_s": 0.8, "bank_size": 64}},
+        "colored_noise": {"type": "colored_noise", "params": {"min_snr_dB": 5, "max_snr_dB": 30,
+                                                              "colors": ["white", "pink", "brown"]}},
+        "telephone": {"type": "telephone", "params": {"g711": "mulaw"}},
+        "codec": {"type": "codec", "params": {"formats": ["mp3", "opus"], "min_compression_level": 0.5,
+                                              "max_compression_level": 0.95}},
+        "volume": {"type": "volume", "params": {"min_gain_dBFS": -10, "max_gain_dBFS": 10}},
+    }
+
+
+def real_world_chain() -> list[dict]:
+    """speed, then the room (reverb) before the background noise, then the channel (telephone,
+    codec), then the level: the order the sound takes from a speaker to a recording."""
+    real = real_world_steps()
+    probs = {"speed": 0.5, "reverb": 0.3, "colored_noise": 0.5, "telephone": 0.1, "codec": 0.1, "volume": 1.0}
+    return [{**real[name], "prob": prob} for name, prob in probs.items()]
+
+
+def time_reverb_bank() -> tuple[int, float, float]:
+    """The one-off cost of simulating the real-world reverb bank at 16 kHz: (rooms, wall s, CPU s)."""
+    from ds2ray.augment import AugmentPipeline
+
+    aug = AugmentPipeline.from_config([{**real_world_steps()["reverb"], "prob": 1.0}]).steps[0].augmentor
+    start, cpu = time.perf_counter(), time.process_time()
+    aug.bank(SR)
+    return aug.bank_size, time.perf_counter() - start, time.process_time() - cpu
 
 
 def time_waveform(config: list[dict], utterances: list[np.ndarray]) -> tuple[float, float]:
@@ -125,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     utterances = [speechlike(float(d), seed=i) for i, d in enumerate(durations)]
     audio_s = float(durations.sum())
     rows = []
+    bank_rooms, bank_wall, bank_cpu = time_reverb_bank()
     with tempfile.TemporaryDirectory(prefix="bench_augment_") as tmp:
         noise, impulse = make_sources(Path(tmp))
         for name, config in chains(noise, impulse).items():
@@ -145,11 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         print(f"{row['chain']:<52} {row['ms_per_utterance']:>10.2f} {row['x_realtime']:>12.0f} "
               f"{row['x_realtime_wall']:>8.0f}")
+    print(f"reverb bank: {bank_rooms} simulated rooms in {bank_cpu:.1f} s CPU ({bank_wall:.1f} s wall), "
+          "once per process")
     seed_row = rows[0]
     met = seed_row["x_realtime"] >= TARGET_X_REALTIME
     print(f"target: seed example chain >= {TARGET_X_REALTIME:.0f}x real time per core: "
           f"{'met' if met else 'NOT met'} ({seed_row['x_realtime']:.0f}x)")
 
+    import pyroomacoustics
+    import soundfile
     import soxr
 
     result = {
@@ -158,9 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpu_count": os.cpu_count(), "threads": 1, "load_average": list(os.getloadavg())},
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-                     "soxr": soxr.__version__},
+                     "soxr": soxr.__version__, "soundfile": soundfile.__version__,
+                     "libsndfile": soundfile.__libsndfile_version__,
+                     "pyroomacoustics": pyroomacoustics.__version__},
         "utterances": len(utterances), "audio_seconds": audio_s,
         "target_x_realtime": TARGET_X_REALTIME, "target_met": met,
+        "reverb_bank": {"rooms": bank_rooms, "wall_s": bank_wall, "cpu_s": bank_cpu},
         "rows": rows,
     }
     out = Path(args.out)

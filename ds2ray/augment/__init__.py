@@ -1,8 +1,9 @@
 """On-the-fly data augmentation from the seed's JSON config.
 
-Waveform augmentors (``volume``, ``speed``, ``shift``, ``bayesian_normal``, ``noise``, ``impulse``)
-run on the audio before feature extraction; ``freq_warp`` (VTLP) and ``specaugment`` run on the
-(T, F) features after it.
+Waveform augmentors (``volume``, ``speed``, ``shift``, ``bayesian_normal``, ``noise``, ``impulse``,
+and for real-world channels ``colored_noise``, ``reverb``, ``telephone``, ``codec``) run on the
+audio before feature extraction; ``freq_warp`` (VTLP) and ``specaugment`` run on the (T, F)
+features after it.
 
     pipe = AugmentPipeline.from_config("conf/augmentation.json")
     rng = AugmentPipeline.rng_for(seed, epoch, index)

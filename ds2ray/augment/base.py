@@ -84,7 +84,8 @@ class Augmentor:
 
     def params(self) -> dict[str, Any]:
         """The constructor parameters, JSON-ready (round-trips through :meth:`from_params`)."""
-        return {name: getattr(self, name) for name in self.param_names()}
+        values = {name: getattr(self, name) for name in self.param_names()}
+        return {name: list(v) if isinstance(v, tuple) else v for name, v in values.items()}
 
     # -- randomness and effect ------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, *shape_info: int) -> dict[str, Any]:
@@ -117,7 +118,13 @@ class FeatureAugmentor(Augmentor):
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """Check a JSON value against a field's type: float, int, bool, str or their ``| None``."""
+    """Check a JSON value against a field's type: float, int, bool, str, their ``| None``, or
+    ``tuple[X, ...]`` (a non-empty JSON list of X, returned as a tuple)."""
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
+            raise ValueError(f"parameter {name!r} must be a non-empty list, got {value!r}")
+        return tuple(_coerce(f"{name}[{i}]", v, item) for i, v in enumerate(value))
     args = typing.get_args(hint)
     optional = type(None) in args
     base = next((a for a in args if a is not type(None)), hint) if args else hint

@@ -25,10 +25,14 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 # Importing the augmentor modules registers them.
+from ds2ray.augment import codec as _codec  # noqa: F401
+from ds2ray.augment import colored_noise as _colored_noise  # noqa: F401
 from ds2ray.augment import freqwarp as _freqwarp  # noqa: F401
 from ds2ray.augment import impulse as _impulse  # noqa: F401
 from ds2ray.augment import noise as _noise  # noqa: F401
+from ds2ray.augment import reverb as _reverb  # noqa: F401
 from ds2ray.augment import specaugment as _specaugment  # noqa: F401
+from ds2ray.augment import telephone as _telephone  # noqa: F401
 from ds2ray.augment import waveform as _waveform  # noqa: F401
 from ds2ray.augment.base import AUGMENTORS, FEATURES, WAVEFORM, Augmentor, AugmentConfigError
 

@@ -26,9 +26,28 @@ def rms_db(audio: np.ndarray) -> float:
     return 10.0 * np.log10(mean_square) if mean_square > 0 else float("-inf")
 
 
+def resample(audio: np.ndarray, in_rate: float, out_rate: float, quality: str = "HQ") -> np.ndarray:
+    """soxr along the last axis of (N,) or (C, N); float64 out. soxr compensates its filter delay."""
+    import soxr
+
+    frames = audio.T if audio.ndim == 2 else audio
+    out = soxr.resample(np.ascontiguousarray(frames, dtype=np.float64), in_rate, out_rate, quality=quality)
+    return out.T if audio.ndim == 2 else out
+
+
+def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
+    """Cut or zero-pad the last axis to ``length`` samples."""
+    n = audio.shape[-1]
+    if n >= length:
+        return audio[..., :length]
+    return np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(0, length - n)])
+
+
 @dataclass(frozen=True)
 class VolumeAugmentor(WaveformAugmentor, name="volume"):
-    """Gain drawn uniformly from [min_gain_dBFS, max_gain_dBFS] dB (seed: VolumePerturbAugmentor)."""
+    """Gain: a level change drawn uniformly from [min_gain_dBFS, max_gain_dBFS] dB, the same for
+    the whole utterance (seed: VolumePerturbAugmentor). The augmentor for microphone and
+    recording-level variation; nothing clips (float audio), so put it last in a chain."""
 
     min_gain_dBFS: float
     max_gain_dBFS: float

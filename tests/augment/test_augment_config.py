@@ -121,9 +121,9 @@ SPEED = {"type": "speed", "params": {"min_speed_rate": 0.9, "max_speed_rate": 1.
 @pytest.mark.parametrize("bad,message", [
     ([SPEED, SPEED, {"type": "speed", "params": {"rate": 1.0}, "prob": 1}],
      "augmentation config entry 2 (\"speed\"): unknown parameter 'rate'; expected min_speed_rate, max_speed_rate"),
-    ([{"type": "reverb", "params": {}, "prob": 1}],
-     "entry 0 (\"reverb\"): unknown augmentor type; expected one of bayesian_normal, freq_warp, impulse, noise, shift, "
-     "specaugment, speed, volume"),
+    ([{"type": "flanger", "params": {}, "prob": 1}],
+     "entry 0 (\"flanger\"): unknown augmentor type; expected one of bayesian_normal, codec, colored_noise, "
+     "freq_warp, impulse, noise, reverb, shift, specaugment, speed, telephone, volume"),
     ([SPEED, {"type": "speed", "params": {"min_speed_rate": 0.9}, "prob": 1}],
      "entry 1 (\"speed\"): missing parameter 'max_speed_rate'"),
     ([{"type": "volume", "params": {"min_gain_dBFS": "loud", "max_gain_dBFS": 1}, "prob": 1}],
