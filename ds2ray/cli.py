@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "test": "ds2ray.commands.test",
     "infer": "ds2ray.commands.infer",
     "tune": "ds2ray.commands.tune",
+    "pretrained": "ds2ray.commands.pretrained",
     "augment": "ds2ray.commands.augment",
     "profile": "ds2ray.commands.profile",
 }

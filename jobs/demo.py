@@ -11,6 +11,7 @@ Stages run in order and each skips work a previous run finished:
 7. ``tune``     a small alpha/beta grid on Ray Tune over the dev split; the best point is used
 8. ``infer``    a few test utterances, reference against hypothesis
 9. ``serve``    start the Ray Serve endpoint, transcribe a held-out file over HTTP, stop it
+10. ``shipped`` one real recording (``../shared/data``) by the demo model and by the shipped ``en`` model
 
 Run ``python -m jobs.demo --help``; works the same under ``ray job submit -- python -m jobs.demo``.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,6 +232,29 @@ def stage_serve(cfg: DemoConfig) -> str:
     return f"POST {server.url}/transcribe of a held-out file -> {result['text']!r} (server stopped)"
 
 
+#: Real recordings beside the checkout (``$DS2RAY_SHARED_DATA`` overrides), for the ``shipped`` stage.
+SHARED_DATA = Path(os.environ.get("DS2RAY_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def stage_shipped(cfg: DemoConfig) -> str:
+    from ds2ray.data.manifest import read_manifest
+    from ds2ray.pretrained import DEFAULT_MODEL, find
+    from ds2ray.transcribe import load_recognizer
+
+    manifest = SHARED_DATA / "pocketsphinx" / "manifest.jsonl"
+    if not manifest.is_file():
+        return f"skipped: no real recordings at {manifest.parent}"
+    if find(DEFAULT_MODEL) is None:
+        return f"skipped: no shipped model {DEFAULT_MODEL!r} installed yet (ds2ray pretrained pack)"
+    entry = read_manifest(str(manifest))[1]
+    lm = {"lm": str(cfg.lm), "tuned": str(cfg.tuned) if cfg.tuned.exists() else None} if cfg.lm.exists() else {}
+    demo = load_recognizer(cfg.checkpoint(), **lm).transcribe_file(entry.audio_filepath)
+    shipped = load_recognizer(DEFAULT_MODEL).transcribe_file(entry.audio_filepath)
+    print(f"  recording:     {entry.audio_filepath} ({entry.duration:.1f} s, real speech)\n"
+          f"  reference:     {entry.text}\n  demo model:    {demo}\n  shipped {DEFAULT_MODEL!r}:  {shipped}")
+    return f"demo model {demo!r}; shipped {DEFAULT_MODEL!r} {shipped!r}"
+
+
 def _check(code: int, what: str) -> None:
     if code:
         raise RuntimeError(f"`ds2ray {what}` failed (exit {code}); see the messages above")
@@ -245,6 +270,7 @@ STAGES: dict[str, Callable[[DemoConfig], str]] = {
     "test": stage_test,
     "infer": stage_infer,
     "serve": stage_serve,
+    "shipped": stage_shipped,
 }
 
 

@@ -19,12 +19,19 @@ def register(sub) -> None:
             "to disk.\n\n"
             "Ray: without --address a local Ray starts for this process. For a cluster, run\n"
             "`serve run serve/serve_config.yaml` (see serve/README.md) or pass --address auto.\n\n"
+            "Without --checkpoint the shipped English model 'en' serves (beam search with its LM).\n\n"
             "example: ds2ray serve --checkpoint runs/demo/best --lm lm.bin --tuned best.json --port 8000"),
     )
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder or model.pt (local path or fsspec URL)")
+    from ds2ray.pretrained import DEFAULT_MODEL
+
+    p.add_argument("--checkpoint", default=DEFAULT_MODEL,
+                   help="checkpoint folder or model.pt (local path or fsspec URL), or a shipped model's name "
+                        f"(default {DEFAULT_MODEL!r}: the shipped English model, with its LM and tuned alpha/beta)")
     p.add_argument("--decoder", choices=("greedy", "beam"), default=None,
-                   help="decoding: greedy, or beam search with --lm (default: beam when --lm is given, else greedy)")
-    p.add_argument("--lm", default=None, help="KenLM model (ARPA or binary) for beam decoding")
+                   help="decoding: greedy, or beam search with --lm (default: beam when --lm is given or the "
+                        "checkpoint is a shipped model with an LM, else greedy)")
+    p.add_argument("--lm", default=None, help="KenLM model (ARPA or binary) for beam decoding (default with a shipped "
+                                              "model: its own LM and tuned.json, unless --lm or --tuned is given)")
     p.add_argument("--unigrams", default=None, help="the LM's word list (default: from the ARPA file, or the "
                                                     ".unigrams.txt next to a binary LM)")
     p.add_argument("--tuned", default=None, help="best.json from tuning: its alpha and beta are used")
@@ -57,14 +64,19 @@ def register(sub) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The :class:`~serve.config.ServeConfig` the flags describe (defaults where a flag is absent)."""
+    from ds2ray.pretrained import decoder_defaults
     from serve.config import ServeConfig
 
-    decoder = args.decoder or ("beam" if args.lm else "greedy")
+    lm, tuned = args.lm, args.tuned
+    shipped = decoder_defaults(args.checkpoint) if lm is None and tuned is None else None
+    if shipped is not None and args.decoder != "greedy":  # a shipped model decodes with its LM by default
+        lm, tuned = shipped.lm_path, shipped.tuned_path
+    decoder = args.decoder or ("beam" if lm else "greedy")
     optional = {
         "alpha": args.alpha, "beta": args.beta, "beam_width": args.beam_width, "num_cpus": args.num_cpus,
         "max_batch_seconds": args.max_batch_seconds, "max_body_mb": args.max_body_mb,
-        "max_seconds": args.max_seconds, "api_key_env": args.api_key_env, "lm_path": args.lm,
-        "unigrams": args.unigrams, "tuned": args.tuned,
+        "max_seconds": args.max_seconds, "api_key_env": args.api_key_env, "lm_path": lm,
+        "unigrams": args.unigrams, "tuned": tuned,
         "batch_wait_s": args.batch_wait_ms / 1000 if args.batch_wait_ms is not None else None,
     }
     fields = {k: v for k, v in optional.items() if v is not None}

@@ -1,4 +1,8 @@
-"""HTTP client of the transcription service, and ``ds2ray transcribe FILE... --url URL``."""
+"""HTTP client of the transcription service, and ``ds2ray transcribe FILE... --url URL``.
+
+With ``--local`` (or ``--checkpoint``) ``ds2ray transcribe`` runs the model in this process instead
+(:func:`ds2ray.transcribe.load_recognizer`): the shipped English model ``en`` by default.
+"""
 
 from __future__ import annotations
 
@@ -61,23 +65,78 @@ def transcribe_file(path: str, url: str = DEFAULT_URL, *, api_key: str | None = 
                             timeout=timeout, session=session)
 
 
+def add_local_args(p: argparse.ArgumentParser) -> None:
+    """``--local``, ``--checkpoint`` and the decoder flags of the in-process mode (transcribe, mic)."""
+    from ds2ray.pretrained import DEFAULT_MODEL
+
+    g = p.add_argument_group("in this process instead of a server")
+    g.add_argument("--local", action="store_true",
+                   help=f"run the model here, no server (default model: the shipped {DEFAULT_MODEL!r})")
+    g.add_argument("--checkpoint", default=None,
+                   help="checkpoint folder, model.pt or shipped model name to run here (implies --local)")
+    g.add_argument("--decoder", choices=("greedy", "beam"), default=None,
+                   help="with --local: greedy or beam (default: beam with the shipped model's LM, or with --lm)")
+    g.add_argument("--lm", default=None, help="with --local: KenLM model for beam decoding")
+    g.add_argument("--tuned", default=None, help="with --local: best.json of `ds2ray tune` (alpha, beta)")
+
+
+def recognizer_from_args(args: argparse.Namespace):
+    """The in-process :class:`~ds2ray.transcribe.Recognizer` the flags ask for, or ``None`` (use the server)."""
+    if not (args.local or args.checkpoint):
+        if args.lm or args.tuned or args.decoder:
+            raise ValueError("--decoder/--lm/--tuned apply to --local runs; the server decodes as `ds2ray serve` "
+                             "was told")
+        return None
+    from ds2ray.pretrained import DEFAULT_MODEL
+    from ds2ray.transcribe import load_recognizer
+
+    return load_recognizer(args.checkpoint or DEFAULT_MODEL, decoder=args.decoder, lm=args.lm, tuned=args.tuned)
+
+
 def register(sub) -> None:
     p = sub.add_parser(
-        "transcribe", help="send audio files to a running `ds2ray serve` and print their transcripts",
+        "transcribe", help="transcribe audio files: through a running `ds2ray serve`, or here with --local",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=("POST each file to URL/transcribe and print one line per file: FILE<TAB>TEXT\n"
                      "(with --json: the server's whole JSON answer). A file the server refuses is\n"
                      "reported on stderr and the exit status is 1.\n\n"
-                     "example: ds2ray transcribe a.wav b.mp3 --url http://127.0.0.1:8000"),
+                     "With --local (or --checkpoint CK) the model runs in this process instead: the shipped\n"
+                     "English model 'en' by default, beam search with its LM and tuned alpha/beta.\n\n"
+                     "examples:\n"
+                     "  ds2ray transcribe a.wav b.mp3 --url http://127.0.0.1:8000\n"
+                     "  ds2ray transcribe --local a.wav\n"
+                     "  ds2ray transcribe --checkpoint runs/demo/best --decoder greedy a.wav"),
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files: WAV, FLAC, OGG or MP3, any sample rate")
     p.add_argument("--url", default=os.environ.get("DS2RAY_URL", DEFAULT_URL),
                    help=f"server address (default $DS2RAY_URL or {DEFAULT_URL})")
     p.add_argument("--api-key", default=None,
                    help="API key, if the server needs one (default: $DS2RAY_API_KEY)")
-    p.add_argument("--json", action="store_true", help="print the server's JSON answer per file (one per line)")
+    p.add_argument("--json", action="store_true",
+                   help="print the server's JSON answer per file (one per line; --local: file, text, checkpoint)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait per request (default 60)")
+    add_local_args(p)
     p.set_defaults(func=run)
+
+
+def run_local(args: argparse.Namespace, recognizer) -> int:
+    import json
+    import sys
+
+    failed = 0
+    for path in args.files:
+        try:
+            text = recognizer.transcribe_file(path)
+        except (OSError, RuntimeError) as err:  # AudioError is a RuntimeError naming the file
+            print(f"{path}: error: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.json:
+            print(json.dumps({"file": path, "text": text, "checkpoint": recognizer.checkpoint,
+                              "decoder": recognizer.decoder.config.type}), flush=True)
+        else:
+            print(f"{path}\t{text}", flush=True)
+    return 1 if failed else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,6 +145,9 @@ def run(args: argparse.Namespace) -> int:
 
     import requests
 
+    recognizer = recognizer_from_args(args)
+    if recognizer is not None:
+        return run_local(args, recognizer)
     api_key = args.api_key if args.api_key is not None else os.environ.get("DS2RAY_API_KEY")
     failed = 0
     with requests.Session() as session:

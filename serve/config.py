@@ -30,10 +30,11 @@ def hash_api_key(key: str) -> str:
 class ServeConfig(ConfigBase):
     """The transcription service.
 
-    Model: ``checkpoint`` (folder or ``model.pt``, local or fsspec URL), decoded with ``decoder``
-    (``greedy`` or ``beam``; ``beam`` uses ``lm_path``/``unigrams`` with ``alpha``/``beta`` and
-    ``beam_width``). ``tuned``: a ``best.json`` from tuning holding ``alpha`` and ``beta``;
-    :meth:`resolved` copies them in.
+    Model: ``checkpoint`` (folder or ``model.pt``, local or fsspec URL, or a shipped model's name
+    such as ``en``), decoded with ``decoder`` (``greedy`` or ``beam``; ``beam`` uses
+    ``lm_path``/``unigrams`` with ``alpha``/``beta`` and ``beam_width``). ``tuned``: a ``best.json``
+    from tuning holding ``alpha`` and ``beta``; :meth:`resolved` copies them in. A shipped model
+    decoded with ``beam`` and neither ``lm_path`` nor ``tuned`` gets its own LM and tuned.json.
 
     Scale: ``replicas`` model replicas, autoscaled up to ``max_replicas`` when that is larger
     (``target_ongoing_requests`` per replica); each takes ``num_cpus`` CPUs (torch uses as many
@@ -131,14 +132,22 @@ class ServeConfig(ConfigBase):
         """
         cfg = self
         if not cfg.checkpoint:
-            raise ConfigError("ServeConfig.checkpoint is required (--checkpoint PATH, or 'checkpoint:' in the "
-                              "serve config's args)")
+            raise ConfigError("ServeConfig.checkpoint is required (--checkpoint PATH or a shipped model's name such "
+                              "as 'en', or 'checkpoint:' in the serve config's args)")
         from ds2ray import fileio
-        from ds2ray.model.checkpoint import model_file
+        from ds2ray.model.checkpoint import CheckpointError, model_file
+        from ds2ray.pretrained import decoder_defaults
 
-        if not fileio.exists(model_file(cfg.checkpoint)):
+        try:
+            file = model_file(cfg.checkpoint)  # a shipped model's name resolves here
+        except CheckpointError as err:
+            raise ConfigError(f"ServeConfig.checkpoint: {err}") from err
+        if not fileio.exists(file):
             raise ConfigError(f"{cfg.checkpoint}: no checkpoint there (expected a folder with model.pt, or the .pt "
                               "file itself)")
+        shipped = decoder_defaults(cfg.checkpoint) if cfg.decoder == "beam" and not (cfg.lm_path or cfg.tuned) else None
+        if shipped is not None:
+            cfg = cfg.replace(lm_path=shipped.lm_path, tuned=shipped.tuned_path)
         for name in ("lm_path", "unigrams"):
             path = getattr(cfg, name)
             if path and not fileio.exists(path):

@@ -1,6 +1,7 @@
 """Push-to-talk console client (the seed's demo client): hold space to talk, release to see the text.
 
-``ds2ray mic --url URL``. Audio comes from the default (or ``--device``) microphone through
+``ds2ray mic --url URL``, or ``ds2ray mic --local`` to run the model in this process (the shipped
+English model ``en`` unless ``--checkpoint`` names another). Audio comes from the default (or ``--device``) microphone through
 sounddevice; the keyboard is read with pynput, which needs a display (X11) on Linux. Both are
 optional dependencies (``pip install 'ds2ray[mic]'``), imported only when the command runs.
 Each recording is encoded as WAV in memory and sent to ``URL/transcribe``.
@@ -120,8 +121,11 @@ def _device(device: str | None) -> int | str | None:
 
 
 def run_push_to_talk(url: str, *, api_key: str | None, sample_rate: int, device: str | None,
-                     show: Callable[[str], None] = print) -> None:
-    """The interactive loop: space held = record, released = transcribe and print, ESC = quit."""
+                     show: Callable[[str], None] = print, recognizer: Any = None) -> None:
+    """The interactive loop: space held = record, released = transcribe and print, ESC = quit.
+
+    With a ``recognizer`` (:class:`ds2ray.transcribe.Recognizer`) recordings are transcribed in
+    this process; otherwise they are sent to ``url``."""
     from serve.client import TranscribeError, transcribe_bytes
 
     sd = load_sounddevice(device)
@@ -134,8 +138,12 @@ def run_push_to_talk(url: str, *, api_key: str | None, sample_rate: int, device:
     def send(audio: np.ndarray) -> None:
         show(f"... transcribing {len(audio) / sample_rate:.1f} s")
         try:
-            result = transcribe_bytes(wav_bytes(audio, sample_rate), url, api_key=api_key, content_type="audio/wav")
-            show(f">>> {result['text'] or '(nothing recognised)'}")
+            if recognizer is not None:
+                text = recognizer.transcribe(audio, sample_rate)
+            else:
+                text = transcribe_bytes(wav_bytes(audio, sample_rate), url, api_key=api_key,
+                                        content_type="audio/wav")["text"]
+            show(f">>> {text or '(nothing recognised)'}")
         except TranscribeError as err:
             show(f"error: {err}")
 
@@ -154,7 +162,8 @@ def run_push_to_talk(url: str, *, api_key: str | None, sample_rate: int, device:
                 threading.Thread(target=send, args=(audio,), daemon=True).start()
         return None
 
-    show(f"Hold SPACE to talk, release to transcribe, ESC to quit (server {url})")
+    where = f"model {recognizer.checkpoint}, in this process" if recognizer is not None else f"server {url}"
+    show(f"Hold SPACE to talk, release to transcribe, ESC to quit ({where})")
     try:
         with sd.InputStream(samplerate=sample_rate, channels=1, dtype="float32", device=_device(device),
                             callback=on_audio):
@@ -166,7 +175,7 @@ def run_push_to_talk(url: str, *, api_key: str | None, sample_rate: int, device:
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "mic", help="push-to-talk microphone client for a running `ds2ray serve`",
+        "mic", help="push-to-talk microphone client for a running `ds2ray serve` (or --local)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=("Hold SPACE to talk, release to send the recording to URL/transcribe and print the text;\n"
                      "ESC quits. Needs a microphone, a desktop session (pynput reads the keyboard through\n"
@@ -179,13 +188,22 @@ def register(sub) -> None:
     p.add_argument("--api-key", default=None, help="API key, if the server needs one (default: $DS2RAY_API_KEY)")
     p.add_argument("--sample-rate", type=int, default=16000, help="recording rate in Hz (default 16000)")
     p.add_argument("--device", default=None, help="input device number or name (default: the system default)")
+    from serve.client import add_local_args
+
+    add_local_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from serve.client import recognizer_from_args
+
     api_key = args.api_key if args.api_key is not None else os.environ.get("DS2RAY_API_KEY")
     try:
-        run_push_to_talk(args.url, api_key=api_key, sample_rate=args.sample_rate, device=args.device)
+        load_sounddevice(args.device)  # say what is missing before loading a model
+        load_keyboard()
+        recognizer = recognizer_from_args(args)
+        run_push_to_talk(args.url, api_key=api_key, sample_rate=args.sample_rate, device=args.device,
+                         recognizer=recognizer)
     except MicError as err:
         print(f"ds2ray mic: {err}", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ds2ray.commands.test import add_decoder_args
+from ds2ray.commands.test import CHECKPOINT_HELP, add_decoder_args
 
 
 def register(sub) -> None:
@@ -22,7 +22,7 @@ def register(sub) -> None:
     )
     p.add_argument("files", nargs="*", metavar="FILE", help="audio files to transcribe (any format soundfile reads)")
     p.add_argument("--checkpoint", "--model-path", "--model_path", dest="checkpoint", required=True,
-                   help="checkpoint folder (or its model.pt), local or URL")
+                   help=CHECKPOINT_HELP)
     p.add_argument("--manifest", "--infer-manifest", "--infer_manifest", dest="manifest", default=None,
                    help="JSON-lines manifest to take samples from")
     p.add_argument("--num-samples", "--num_samples", dest="num_samples", type=int, default=10,

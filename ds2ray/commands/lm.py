@@ -20,7 +20,9 @@ def register(sub) -> None:
             "by spaces (a character LM). If the corpus is too small for Kneser-Ney discounts, the build\n"
             "retries with --discount_fallback and warns.\n\n"
             "KenLM binaries come from $DS2RAY_KENLM_BIN, ~/.cache/ds2ray/kenlm/bin (`make setup`) or PATH.\n\n"
-            "example: ds2ray lm build --corpus text.txt --order 5 --prune \"0 1 1 1 1\" --out lm.bin"),
+            "examples:\n"
+            "  ds2ray lm build --corpus text.txt --order 5 --prune \"0 1 1 1 1\" --out lm.bin\n"
+            "  ds2ray lm build --corpus text.txt --order 4 --prune \"0 1 1 2\" --top-n 100000 --quantize --out lm.bin"),
     )
     b.add_argument("--corpus", required=True, action="append",
                    help="text file, one sentence a line, or a JSON-lines manifest (its 'text' fields); repeatable")
@@ -41,6 +43,9 @@ def register(sub) -> None:
                    help="the corpus is already clean, one sentence a line: pass it to lmplz as is")
     b.add_argument("--binary-type", choices=("probing", "trie"), default="probing",
                    help="binary format: probing (fastest) or trie quantised with -a 22 -q 8 -b 8 (smallest)")
+    b.add_argument("--quantize", "--quantise", action="store_true",
+                   help="the seed's English LM format: --binary-type trie (build_binary -a 22 -q 8 -b 8 trie), "
+                        "the smallest binary; what a shipped model uses")
     b.add_argument("--memory", default="10%", help="lmplz/build_binary sort memory, e.g. 10%% or 2G (default 10%%)")
     b.add_argument("--keep-corpus", default=None, help="also save the preprocessed corpus to this file")
     b.set_defaults(func=run_build)
@@ -57,7 +62,7 @@ def run_build(args: argparse.Namespace) -> int:
     from ds2ray.lm.load import DEFAULT_UNK_TOKEN
 
     config = LMBuildConfig(order=args.order, prune=parse_prune(args.prune), memory=args.memory,
-                           binary_type=args.binary_type)
+                           binary_type="trie" if args.quantize else args.binary_type)
     unk = args.unk_token or DEFAULT_UNK_TOKEN
     if args.no_preprocess:
         if len(args.corpus) != 1:

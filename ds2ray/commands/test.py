@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any
 
 from ds2ray.commands.common import add_manifest_args
 
-_DECODER_ALIASES = {"ctc_greedy": "greedy", "ctc_beam_search": "beam"}
+_DECODER_ALIASES = ("ctc_greedy", "ctc_beam_search")  # the seed's names: ds2ray.decode.options maps them
+
+#: ``--checkpoint`` help, shared by the commands that take one
+CHECKPOINT_HELP = ("checkpoint folder (or its model.pt), local or URL, or the name of a shipped model (en: "
+                   "its LM and tuned alpha/beta then decode by default)")
 
 
 def add_decoder_args(p: argparse.ArgumentParser) -> None:
@@ -21,9 +24,10 @@ def add_decoder_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--decoder", "--decoding-method", "--decoding_method", dest="decoder", default=None,
                    choices=("greedy", "beam", *_DECODER_ALIASES), metavar="{greedy,beam}",
                    help="greedy (best path) or beam (prefix beam search, with --lm a KenLM LM). "
-                        "Default: beam when --lm or --tuned is given, else greedy")
+                        "Default: beam when --lm or --tuned is given or the checkpoint is a shipped model, else greedy")
     g.add_argument("--lm", "--lang-model-path", "--lang_model_path", dest="lm", default=None,
-                   help="KenLM language model, ARPA or binary (ds2ray lm build)")
+                   help="KenLM language model, ARPA or binary (ds2ray lm build); default with a shipped model: its "
+                        "LM and tuned.json")
     g.add_argument("--unigrams", default=None,
                    help="the LM's word list, one a line (default: from the ARPA, or <lm>.unigrams.txt)")
     g.add_argument("--alpha", type=float, default=None, help="LM weight (default 0.5, or from --tuned)")
@@ -43,43 +47,21 @@ def add_decoder_args(p: argparse.ArgumentParser) -> None:
                    type=int, default=None, help="parallel beam-search workers (default: --num-workers, at least 1)")
 
 
-def read_tuned(path: str) -> dict[str, Any]:
-    """``best.json`` from the tune command: needs numeric ``alpha`` and ``beta``."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"--tuned: {path} not found") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"--tuned: {path} is not valid JSON ({err})") from err
-    if not isinstance(data, dict):
-        raise ValueError(f"--tuned: {path} must hold a JSON object with 'alpha' and 'beta'")
-    for key in ("alpha", "beta"):
-        if not isinstance(data.get(key), (int, float)) or isinstance(data.get(key), bool):
-            raise ValueError(f"--tuned: {path} needs a number in field {key!r}, got {data.get(key)!r}")
-    return data
+def read_tuned(path: str) -> dict:
+    """``best.json`` of ``ds2ray tune`` (:func:`ds2ray.decode.options.read_tuned`)."""
+    from ds2ray.decode.options import read_tuned as read
+
+    return read(path)
 
 
 def decoder_config_from_args(args: argparse.Namespace):
-    """Flags > ``--tuned`` file > :class:`DecoderConfig` defaults."""
-    from ds2ray.decode.base import DecoderConfig
+    """Flags > ``--tuned`` file > a shipped model's LM and tuned alpha/beta > :class:`DecoderConfig`
+    defaults (:func:`ds2ray.decode.options.decoder_config_for`)."""
+    from ds2ray.decode.options import decoder_config_for
 
-    tuned = read_tuned(args.tuned) if args.tuned else {}
-    fields: dict[str, Any] = {}
-    for name, flag in (("alpha", args.alpha), ("beta", args.beta), ("beam_width", args.beam_size),
-                       ("lm_path", args.lm), ("unigrams", args.unigrams),
-                       ("beam_prune_logp", args.beam_prune_logp), ("token_min_logp", args.token_min_logp)):
-        value = flag if flag is not None else tuned.get(name)
-        if value is not None:
-            fields[name] = value
-    kind = _DECODER_ALIASES.get(args.decoder, args.decoder)
-    if kind is None:
-        kind = "beam" if (fields.get("lm_path") or args.tuned) else "greedy"
-    if kind == "greedy":
-        if args.lm:
-            raise ValueError("--lm needs --decoder beam (greedy decoding uses no language model)")
-        return DecoderConfig(type="greedy")
-    return DecoderConfig(type=kind, **fields)
+    return decoder_config_for(getattr(args, "checkpoint", None), decoder=args.decoder, lm=args.lm, tuned=args.tuned,
+                              unigrams=args.unigrams, alpha=args.alpha, beta=args.beta, beam_width=args.beam_size,
+                              beam_prune_logp=args.beam_prune_logp, token_min_logp=args.token_min_logp)
 
 
 def load_vocab_arg(args: argparse.Namespace):
@@ -120,7 +102,7 @@ def register(sub) -> None:
             "--alpha 0.8 --beta 1.0"),
     )
     p.add_argument("--checkpoint", "--model-path", "--model_path", dest="checkpoint", required=True,
-                   help="checkpoint folder (or its model.pt), local or URL")
+                   help=CHECKPOINT_HELP)
     add_manifest_args(p)
     add_decoder_args(p)
     p.add_argument("--error-rate-type", "--error_rate_type", dest="error_rate_type", choices=("wer", "cer"),

@@ -10,6 +10,7 @@ import argparse
 import os
 
 from ds2ray.commands.common import add_manifest_args
+from ds2ray.commands.test import CHECKPOINT_HELP
 
 DEFAULT_BATCH_SIZE = 128
 
@@ -35,7 +36,7 @@ def register(sub) -> None:
             "           --alpha-to 3.2 --num-alphas 45 --beta-from 0.1 --beta-to 0.45 --num-betas 8 --out tune/"),
     )
     p.add_argument("--checkpoint", "--model-path", "--model_path", dest="checkpoint", required=True,
-                   help="checkpoint folder (or its model.pt), local or URL")
+                   help=CHECKPOINT_HELP)
     add_manifest_args(p, required=False)
     p.add_argument("--tune-manifest", "--tune_manifest", dest="tune_manifest", action="append", default=None,
                    help="the seed's name for --manifest (dev set to tune on)")
@@ -61,8 +62,9 @@ def register(sub) -> None:
     g.add_argument("--fine-alphas", type=int, default=5, help="alphas of the --two-stage fine grid (default 5)")
     g.add_argument("--fine-betas", type=int, default=5, help="betas of the --two-stage fine grid (default 5)")
     d = p.add_argument_group("decoder")
-    d.add_argument("--lm", "--lang-model-path", "--lang_model_path", dest="lm", required=True,
-                   help="KenLM language model, ARPA or binary (ds2ray lm build)")
+    d.add_argument("--lm", "--lang-model-path", "--lang_model_path", dest="lm", default=None,
+                   help="KenLM language model, ARPA or binary (ds2ray lm build); required unless the checkpoint is "
+                        "a shipped model (its LM is the default)")
     d.add_argument("--unigrams", default=None,
                    help="the LM's word list, one a line (default: from the ARPA, or <lm>.unigrams.txt)")
     d.add_argument("--beam-size", "--beam_size", dest="beam_size", type=int, default=None,
@@ -116,6 +118,14 @@ def run(args: argparse.Namespace) -> int:
     subset = args.num_batches * args.batch_size if args.num_batches > 0 else None
     if subset and not args.two_stage:
         entries = entries[:subset]  # the acoustic model only needs to see what is tuned on
+    if args.lm is None:
+        from ds2ray.pretrained import decoder_defaults
+
+        shipped = decoder_defaults(args.checkpoint)
+        if shipped is None:
+            raise ValueError("give the language model to tune with --lm (only a shipped model, e.g. --checkpoint en, "
+                             "brings its own)")
+        args.lm = shipped.lm_path
     config = _decoder_base(args)
     vocab = load_checkpoint(args.checkpoint).vocab
     validate_lm_for_vocab(config, vocab)  # a missing or mismatched LM fails before the acoustic model runs

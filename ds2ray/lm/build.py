@@ -31,6 +31,24 @@ KENLM_CACHE_BIN = Path.home() / ".cache" / "ds2ray" / "kenlm" / "bin"
 TRIE_ARGS = ("-a", "22", "-q", "8", "-b", "8")
 
 
+#: KenLM's ``ModelType`` enum, stored as a little-endian int32 at byte 96 of a binary (format version 5)
+BINARY_MODEL_TYPES = ("probing", "rest_probing", "trie", "quant_trie", "array_trie", "quant_array_trie")
+_MODEL_TYPE_OFFSET = 96
+
+
+def binary_model_type(path: str | os.PathLike) -> str:
+    """The data structure of a KenLM binary: ``probing``, ..., ``quant_array_trie`` (what ``trie`` with
+    ``-a 22 -q 8 -b 8`` builds). Raises ``ValueError`` for a file that is not a version-5 KenLM binary."""
+    with open(path, "rb") as fh:
+        head = fh.read(_MODEL_TYPE_OFFSET + 4)
+    if not head.startswith(b"mmap lm http://kheafield.com/code format version 5\n") or len(head) < 100:
+        raise ValueError(f"{path}: not a KenLM binary of format version 5")
+    code = int.from_bytes(head[_MODEL_TYPE_OFFSET:_MODEL_TYPE_OFFSET + 4], "little")
+    if code >= len(BINARY_MODEL_TYPES):
+        raise ValueError(f"{path}: unknown KenLM model type {code}")
+    return BINARY_MODEL_TYPES[code]
+
+
 class KenLMNotFoundError(RuntimeError):
     """lmplz or build_binary is not installed where we look."""
 

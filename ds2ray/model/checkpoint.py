@@ -6,6 +6,10 @@ A checkpoint is a folder (a Ray Train checkpoint folder, local or on S3) holding
   everything ``test``/``infer``/``tune``/``serve`` need, from the path alone;
 - ``train_state.pt`` (training checkpoints only): optimizer, scheduler, RNG states, epoch, global
   step and position in the data, so a resumed run neither loses nor repeats a step.
+
+Wherever a checkpoint path is taken, the name of a shipped model (``en``: :mod:`ds2ray.pretrained`)
+works too: :func:`model_file` resolves it. Shipped weights are stored as float16 (half the size) and
+come back as float32 from :func:`load_checkpoint`.
 """
 
 from __future__ import annotations
@@ -91,11 +95,14 @@ def save_checkpoint(
     train_state: dict[str, Any] | None = None,
     train_config: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
+    weights_dtype: torch.dtype | None = None,
 ) -> str:
     """Write ``folder/model.pt`` (and ``folder/train_state.pt`` when ``train_state`` is given).
 
     ``train_state`` is free-form: the training loop stores optimizer/scheduler state dicts, RNG
-    states, epoch, global step and batch position there. Returns the path of ``model.pt``.
+    states, epoch, global step and batch position there. ``weights_dtype`` (e.g. ``torch.float16``
+    for a shipped model) stores the parameters in that type (buffers stay float32);
+    :func:`load_checkpoint` returns them as float32. Returns the path of ``model.pt``.
     """
     if vocab.size != model_config.num_classes:
         raise CheckpointError(f"vocabulary has {vocab.size} classes but the model {model_config.num_classes}")
@@ -105,6 +112,8 @@ def save_checkpoint(
     if not fileio.is_url(folder):
         os.makedirs(folder, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
+    if weights_dtype is not None:
+        state = _cast_parameters(unwrap(model), state, weights_dtype)
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -123,8 +132,34 @@ def save_checkpoint(
     return path
 
 
+def _cast_parameters(model: torch.nn.Module, state: dict[str, torch.Tensor],
+                     dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """``state`` with the model's parameters in ``dtype``; buffers (batch-norm running statistics,
+    whose tiny variances float16 would flush) stay as they are."""
+    names = {name for name, _ in model.named_parameters()}
+    limit = torch.finfo(dtype).max
+    out = {}
+    for key, value in state.items():
+        if key in names and value.is_floating_point():
+            peak = float(value.abs().max()) if value.numel() else 0.0
+            if peak > limit:
+                raise CheckpointError(f"weight {key} reaches {peak:g}, beyond {dtype}'s range ({limit:g}); "
+                                      "store this model in float32")
+            value = value.to(dtype)
+        out[key] = value
+    return out
+
+
 def model_file(path: str) -> str:
-    """``path`` itself if it names a file, else ``path/model.pt``."""
+    """``path`` itself if it names a file, else ``path/model.pt``; a shipped model's name (``en``)
+    gives that model's file (:func:`ds2ray.pretrained.resolve_checkpoint`, which raises
+    ``no shipped model 'xx'; available: en`` for a bare name that is neither)."""
+    from ds2ray.pretrained import PretrainedNotFoundError, resolve_checkpoint
+
+    try:
+        path = resolve_checkpoint(str(path))
+    except PretrainedNotFoundError as err:
+        raise CheckpointError(str(err)) from err
     base = path.rstrip("/")
     if base.endswith(".pt"):
         return base
@@ -147,12 +182,15 @@ def load_checkpoint(path: str, *, with_train_state: bool = False) -> CheckpointD
         raise CheckpointError(f"{file}: checkpoint version {payload['version']} is newer than this ds2ray "
                               f"({VERSION}); upgrade ds2ray")
     norm = payload.get("normalizer")
+    # float16 weights (shipped models) compute in float32
+    state = {k: v.float() if torch.is_tensor(v) and v.dtype == torch.float16 else v
+             for k, v in payload["model_state"].items()}
     data = CheckpointData(
         model_config=ModelConfig.from_dict(payload["model_config"]),
         feature_config=FeatureConfig.from_dict(payload["feature_config"]),
         vocab=Vocabulary.from_dict(payload["vocab"]),
         normalizer=NormalizerStats.from_dict(norm) if norm else None,
-        model_state=payload["model_state"],
+        model_state=state,
         metrics=payload.get("metrics") or {},
         train_config=payload.get("train_config"),
         path=file,

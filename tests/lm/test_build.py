@@ -161,3 +161,18 @@ def test_cli_builds_from_a_manifest(tmp_path, capsys, kenlm_ready):
     assert first == "the kettle clicked off just as the phone began to ring"
     assert main(["lm", "build", "--corpus", str(manifest), "--out", str(out), "--order", "2",
                  "--prune", "0 1 1"]) == 2
+
+
+def test_cli_quantize_builds_the_seeds_trie_smaller_than_probing(tmp_path, capsys, kenlm_ready):
+    corpus = tmp_path / "text.txt"
+    corpus.write_text("\n".join(real_sentences(400)) + "\n")
+    common = ["lm", "build", "--corpus", str(corpus), "--order", "3", "--prune", "0 1", "--memory", "64M"]
+    assert main([*common, "--out", str(tmp_path / "probing.bin")]) == 0
+    assert main([*common, "--quantize", "--out", str(tmp_path / "trie.bin")]) == 0
+    from ds2ray.lm.build import binary_model_type
+
+    assert binary_model_type(tmp_path / "probing.bin") == "probing"
+    assert binary_model_type(tmp_path / "trie.bin") == "quant_array_trie"  # -a 22 -q 8 -b 8 trie
+    assert (tmp_path / "trie.bin").stat().st_size < (tmp_path / "probing.bin").stat().st_size
+    with pytest.raises(ValueError, match="not a KenLM binary"):
+        binary_model_type(corpus)
