@@ -176,13 +176,13 @@ def _write_lm(lm: str, unigrams: str | None, folder: Path, tmp: Path) -> dict[st
         words = read_unigrams_file(unigrams) if unigrams else read_arpa_unigrams(lm)
         run_build_binary(Path(lm), folder / LM_FILE, LMBuildConfig(binary_type="trie"), tmp)
         counts = arpa_ngram_counts(Path(lm))
-        facts: dict[str, Any] = {"format": "KenLM quantised trie (build_binary -a 22 -q 8 -b 8 trie)",
+        facts: dict[str, Any] = {"format": "quantised trie (build_binary -a 22 -q 8 -b 8 trie)",
                                  "ngrams": list(counts), "order": len(counts)}
     else:
         words, _ = resolve_unigrams(lm, fmt, unigrams)
         shutil.copyfile(lm, folder / LM_FILE)
         kind = binary_model_type(lm)
-        facts = {"format": f"KenLM binary, {kind.replace('_', ' ')}"}
+        facts = {"format": f"{kind.replace('_', ' ')} binary (copied as given)"}
         if kind != "quant_array_trie":
             log.warning("%s is a KenLM %s binary, copied as is: give the ARPA file to have pack build the seed's "
                         "quantised trie (-a 22 -q 8 -b 8 trie), usually several times smaller", lm, kind)

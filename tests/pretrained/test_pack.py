@@ -149,6 +149,6 @@ def test_a_binary_lm_is_copied_with_its_word_list(overfit, lm_files, tmp_path, c
         result = pack_model(overfit.checkpoint, tmp_path / "store" / "en", card=make_card(), lm=str(binary),
                             tuned=tuned)
     assert "probing binary, copied as is" in caplog.text
-    assert result.card["lm"]["format"] == "KenLM binary, probing"
+    assert result.card["lm"]["format"] == "probing binary (copied as given)"
     assert (result.folder / "lm.bin").read_bytes() == binary.read_bytes()
     assert (result.folder / "lm.unigrams.txt").read_text() == (tmp_path / "lm" / "words.unigrams.txt").read_text()
