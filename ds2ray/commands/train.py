@@ -61,6 +61,11 @@ def register(sub) -> None:
     s.add_argument("--use-gpu", action="store_true", help="one GPU per worker, NCCL, bf16 autocast")
     s.add_argument("--loader-workers", type=int, default=None,
                    help="DataLoader processes per worker for audio + features + augmentation (default 1)")
+    s.add_argument("--grad-sync", choices=("auto", "ddp", "flat"), default=None,
+                   help="how ranks average gradients: flat (one all-reduce after the backward pass; the CPU "
+                        "default), ddp (DistributedDataParallel; the GPU default)")
+    s.add_argument("--grad-compression", choices=("none", "bf16", "fp16"), default=None,
+                   help="send gradients at half width (flat sync only; not numerically neutral)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=None, help="passes over the training data (default 20)")
     o.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in all")
@@ -100,7 +105,7 @@ _FLAG_FIELDS = {
     "run_name": "run_name", "storage_path": "storage_path", "max_failures": "max_failures",
     "checkpoint_every_steps": "checkpoint_every_steps", "keep_checkpoints": "keep_checkpoints",
     "log_every_steps": "log_every_steps", "stream": "stream", "shuffle_buffer": "shuffle_buffer",
-    "stream_cache": "stream_cache_dir",
+    "stream_cache": "stream_cache_dir", "grad_sync": "grad_sync", "grad_compression": "grad_compression",
 }
 
 

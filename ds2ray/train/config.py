@@ -15,6 +15,7 @@ from ds2ray.data.features import FeatureConfig
 from ds2ray.data.normalizer import NormalizerStats
 from ds2ray.data.vocab import Vocabulary
 from ds2ray.model.config import ModelConfig
+from ds2ray.train.gradsync import GRAD_COMPRESSIONS, GRAD_SYNC_MODES
 
 LR_SCHEDULES = ("cosine", "exponential")
 
@@ -36,6 +37,8 @@ class TrainConfig(ConfigBase):
     use_gpu: bool = False
     cpus_per_worker: int = 1  # also the torch threads of each rank
     loader_workers: int = 1  # DataLoader processes per rank (feature extraction + augmentation)
+    grad_sync: str = "auto"  # auto (flat on CPU, ddp on GPU) | ddp | flat: see ds2ray.train.gradsync
+    grad_compression: str = "none"  # none | bf16 | fp16: gradients sent at half width (flat only)
     # batches
     batch_frames: int = 12000  # cap on padded frames (batch size x longest) per rank and step
     batch_size: int = 0  # cap on utterances per batch (0 = frames cap only)
@@ -70,6 +73,13 @@ class TrainConfig(ConfigBase):
         for name in ("train_manifests", "dev_manifests"):
             value = getattr(self, name)
             object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
+        if self.grad_sync not in GRAD_SYNC_MODES:
+            raise ConfigError(f"TrainConfig.grad_sync must be one of {GRAD_SYNC_MODES}, got {self.grad_sync!r}")
+        if self.grad_compression not in GRAD_COMPRESSIONS:
+            raise ConfigError(f"TrainConfig.grad_compression must be one of {GRAD_COMPRESSIONS}, "
+                              f"got {self.grad_compression!r}")
+        if self.grad_compression != "none" and self.grad_sync == "ddp":
+            raise ConfigError("TrainConfig.grad_compression works with grad_sync flat (or auto on CPU), not ddp")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"TrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.num_workers < 1 or self.cpus_per_worker < 1:

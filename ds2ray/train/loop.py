@@ -29,6 +29,7 @@ from ds2ray.model.deepspeech2 import DeepSpeech2, ctc_loss
 from ds2ray.train import batching, schedule
 from ds2ray.train.config import TrainJob
 from ds2ray.train.dataset import Batch, SpeechDataset, make_loader, prepare_utterances
+from ds2ray.train.gradsync import FlatGradients, broadcast_state, resolve_mode
 from ds2ray.train.greedy import ErrorCounts, decode_texts, greedy_collapse
 from ds2ray.train.metrics_log import MetricsLog, format_progress
 from ds2ray.train.stream import StreamingTrainSet, make_stream_loader, stream_batch_size
@@ -84,6 +85,7 @@ class Context:
     total_steps: int
     logger: MetricsLog | None
     amp: bool
+    grads: FlatGradients | None = None  # flat gradient sync (``grad_sync`` flat); None: DDP or one rank
     started: float = field(default_factory=time.perf_counter)
     elapsed_at_start: float = 0.0
 
@@ -232,10 +234,21 @@ def report_metrics(ctx: Context, metrics: dict[str, Any], *, checkpoint: bool) -
         ctx.session.report(metrics, folder, name)
 
 
+#: Step statistics all-reduced with (``flat``) or after (``ddp``) the gradients.
+STEP_STATS = ("elapsed_s", "loss_sum", "utterances", "audio_s", "failures")
+
+#: Where a step's time goes, logged per window in steps.csv as ``<phase>_s`` (seconds summed over the window).
+PHASES = ("data", "forward", "backward", "sync", "optimizer", "report")
+
+
 def _sync_step(ctx: Context, loss_sum: float, n: int, audio_s: float, failures: int) -> tuple[float, float, float, float, float]:
-    """One all-reduce per step: shared elapsed time (mean over ranks) and summed batch stats."""
-    elapsed, loss_sum, n, audio_s, failures = ctx.session.all_reduce(
-        [ctx.elapsed(), loss_sum, float(n), audio_s, float(failures)])
+    """Gradients averaged and batch stats summed over ranks; elapsed time is the mean over ranks.
+
+    ``flat``: one all-reduce of the gradient buffer with the stats in its tail; ``ddp``: DDP already
+    reduced the gradients during the backward pass, so one small all-reduce of the stats."""
+    stats = [ctx.elapsed(), loss_sum, float(n), audio_s, float(failures)]
+    totals = ctx.grads.all_reduce(stats) if ctx.grads is not None else ctx.session.all_reduce(stats)
+    elapsed, loss_sum, n, audio_s, failures = totals
     return elapsed / ctx.session.world_size, loss_sum, n, audio_s, failures
 
 
@@ -275,8 +288,10 @@ def train_epoch(ctx: Context, epoch: int, stats: EpochStats) -> str | None:
     loader = ctx.data.loader(epoch, state.batch_in_epoch)
     ctx.model.train()
     params = [p for p in ctx.model.parameters() if p.requires_grad]
-    window = {"loss": 0.0, "n": 0.0, "audio": 0.0, "t": time.perf_counter(), "steps": 0}
+    window = new_window()
+    clock = time.perf_counter()
     for batch in loader:
+        clock = _phase(window, "data", clock)
         _maybe_fail(ctx)
         stats.failure_examples.extend(f"{f.path}: {f.error}" for f in batch.failures[:3])
         prog = schedule.progress(state.global_step, ctx.total_steps, state.elapsed_s, cfg.max_minutes)
@@ -284,16 +299,23 @@ def train_epoch(ctx: Context, epoch: int, stats: EpochStats) -> str | None:
         for group in ctx.optimizer.param_groups:
             group["lr"] = lr
         loss, n = _forward_loss(ctx, batch)
-        ctx.optimizer.zero_grad(set_to_none=True)
+        clock = _phase(window, "forward", clock)
+        if ctx.grads is not None:
+            ctx.grads.zero()
+        else:
+            ctx.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        clock = _phase(window, "backward", clock)
+        loss_value = float(loss.detach()) * n if n else 0.0
+        elapsed, loss_sum, n_all, audio, failures = _sync_step(ctx, loss_value, n, batch.audio_seconds,
+                                                              len(batch.failures))
+        clock = _phase(window, "sync", clock)
         grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         if torch.isfinite(grad_norm):  # same on every rank: gradients are all-reduced
             ctx.optimizer.step()
         else:
             state.nonfinite_steps += 1
-        loss_value = float(loss.detach()) * n if n else 0.0
-        elapsed, loss_sum, n_all, audio, failures = _sync_step(ctx, loss_value, n, batch.audio_seconds,
-                                                              len(batch.failures))
+        clock = _phase(window, "optimizer", clock)
         state.global_step += 1
         state.batch_in_epoch += 1
         state.elapsed_s = elapsed
@@ -313,7 +335,21 @@ def train_epoch(ctx: Context, epoch: int, stats: EpochStats) -> str | None:
         if (cfg.checkpoint_every_steps and state.global_step % cfg.checkpoint_every_steps == 0
                 and state.batch_in_epoch < num_batches):
             report_metrics(ctx, {"train_loss": window_loss(stats), "lr": lr}, checkpoint=True)
+        clock = _phase(window, "report", clock)
     return None
+
+
+def new_window() -> dict[str, float]:
+    """Counters of the steps since the last log line (loss, utterances, audio, time per phase)."""
+    return {"loss": 0.0, "n": 0.0, "audio": 0.0, "t": time.perf_counter(), "steps": 0,
+            **{f"{p}_s": 0.0 for p in PHASES}}
+
+
+def _phase(window: dict[str, float], phase: str, since: float) -> float:
+    """Add the time since ``since`` to ``phase``; returns now (the start of the next phase)."""
+    now = time.perf_counter()
+    window[f"{phase}_s"] += now - since
+    return now
 
 
 def window_loss(stats: EpochStats) -> float:
@@ -330,12 +366,14 @@ def _log_step(ctx: Context, epoch: int, lr: float, window: dict[str, float]) -> 
     remaining = (ctx.total_steps - state.global_step) * sec_per_step
     if ctx.job.train.max_minutes > 0:
         remaining = min(remaining, 60 * ctx.job.train.max_minutes - state.elapsed_s)
-    ctx.log(format_progress(epoch, ctx.job.train.epochs, state.global_step, ctx.total_steps, loss, lr, rate, remaining))
+    ctx.log(format_progress(epoch, ctx.job.train.epochs, state.global_step, ctx.total_steps, loss, lr, rate, remaining,
+                            budget_s=60.0 * ctx.job.train.max_minutes, elapsed_s=state.elapsed_s))
     ctx.logger.step(state.global_step, {"epoch": epoch, "batch": state.batch_in_epoch, "loss": loss, "lr": lr,
                                         "audio_s_per_s": rate, "elapsed_s": state.elapsed_s,
                                         "window_audio_s": window["audio"], "window_utterances": window["n"],
-                                        "window_steps": window["steps"]})
-    window.update(loss=0.0, n=0.0, audio=0.0, t=now, steps=0)
+                                        "window_steps": window["steps"],
+                                        **{f"{p}_s": window[f"{p}_s"] for p in PHASES}})
+    window.update(new_window(), t=now)
 
 
 def _stop_reason(ctx: Context) -> str | None:
@@ -354,6 +392,8 @@ def evaluate(ctx: Context) -> dict[str, float]:
     if not data.dev_utts:
         return {}
     model = unwrap(ctx.model)  # no DDP collectives inside: ranks may hold different batch counts
+    if ctx.grads is not None and ctx.session.world_size > 1:
+        broadcast_state(model)  # rank 0's batch-norm statistics (the checkpoint's) on every rank
     model.eval()
     device = ctx.session.device
     loss_sum = 0.0
@@ -401,19 +441,28 @@ def run_training(job: TrainJob, session: Session) -> dict[str, Any]:
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     restored = session.restore()
     state = load_checkpoint(restored, model, optimizer) if restored is not None else TrainState()
-    model = session.wrap_model(model)
+    sync = resolve_mode(cfg.grad_sync, session.device) if session.world_size > 1 else "flat"
+    model = session.wrap_model(model, ddp=sync == "ddp")
+    grads = None
+    if sync == "flat":
+        if session.world_size > 1:
+            broadcast_state(model)  # every rank starts from rank 0's weights, as DDP would
+        grads = FlatGradients(list(model.parameters()), len(STEP_STATS), session.world_size, cfg.grad_compression)
     data = TrainData(job, session.rank, session.world_size)
     total = plan_total_steps(data, cfg.epochs, cfg.max_steps)
     logger = MetricsLog(cfg.storage_path, cfg.run_name, resume_step=state.global_step) if session.rank == 0 else None
     amp = session.device.type == "cuda"
-    ctx = Context(job, session, model, optimizer, state, data, total, logger, amp, elapsed_at_start=state.elapsed_s)
+    ctx = Context(job, session, model, optimizer, state, data, total, logger, amp, grads=grads,
+                  elapsed_at_start=state.elapsed_s)
     ctx.log(f"train: {data.manifest_summary}; {data.train_report.summary()}; {data.mode}")
     if job.augment:
         ctx.log("augmentation: " + ", ".join(f"{step.get('type')} (prob {step.get('prob', 1.0):g})"
                                              for step in job.augment))
     ctx.log(f"{session.world_size} worker(s), {total} steps planned over {cfg.epochs} epoch(s), "
             f"{unwrap(model).num_parameters() / 1e6:.2f}M parameters, device {session.device}"
-            + (f", bf16 autocast" if amp else ""))
+            + (f", bf16 autocast" if amp else "")
+            + (f", gradients: {sync}" + (f" ({cfg.grad_compression})" if cfg.grad_compression != "none" else "")
+               if session.world_size > 1 else ""))
     if restored is not None:
         ctx.log(f"resumed from {restored.path}: epoch {state.epoch + 1}, batch {state.batch_in_epoch}, "
                 f"step {state.global_step}")

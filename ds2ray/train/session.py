@@ -26,7 +26,7 @@ class Session(Protocol):
 
     def restore(self) -> CheckpointData | None: ...
     def report(self, metrics: dict[str, Any], checkpoint_dir: str | None, name: str) -> None: ...
-    def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module: ...
+    def wrap_model(self, model: torch.nn.Module, ddp: bool = True) -> torch.nn.Module: ...
     def all_reduce(self, values: list[float]) -> list[float]: ...
 
 
@@ -59,8 +59,10 @@ class RaySession:
         checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=name if checkpoint else None)
 
-    def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module:
-        if self.world_size == 1:
+    def wrap_model(self, model: torch.nn.Module, ddp: bool = True) -> torch.nn.Module:
+        """DDP around ``model`` when ``ddp`` and more than one rank (else gradients are synced by
+        :class:`ds2ray.train.gradsync.FlatGradients`)."""
+        if self.world_size == 1 or not ddp:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
@@ -107,7 +109,7 @@ class LocalSession:
             for old in self._checkpoints()[: -self.keep]:
                 shutil.rmtree(old, ignore_errors=True)
 
-    def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module:
+    def wrap_model(self, model: torch.nn.Module, ddp: bool = True) -> torch.nn.Module:
         return model
 
     def all_reduce(self, values: list[float]) -> list[float]:
