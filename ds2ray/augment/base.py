@@ -104,6 +104,10 @@ class WaveformAugmentor(Augmentor):
     def apply(self, audio: np.ndarray, sample_rate: int, **choice: Any) -> np.ndarray:
         raise NotImplementedError
 
+    def prepare(self, sample_rate: int) -> None:
+        """Build what every application shares (e.g. a bank of rooms) now, once, rather than in
+        each loader process on first use. Default: nothing to build."""
+
 
 class FeatureAugmentor(Augmentor):
     """Acts on features: a (T, F) torch tensor, returned with the same shape."""

@@ -112,6 +112,13 @@ class AugmentPipeline:
         """The generator for sample ``index`` in ``epoch`` of a run seeded with ``seed``."""
         return np.random.default_rng(np.random.SeedSequence([int(seed), int(epoch), int(index)]))
 
+    def prepare(self, sample_rate: int) -> None:
+        """Let each waveform augmentor build its shared state (reverb's room bank) before the
+        pipeline is pickled to loader processes, so they receive it instead of rebuilding it."""
+        for step in self.steps:
+            if step.augmentor.stage == WAVEFORM and step.prob > 0:
+                step.augmentor.prepare(sample_rate)
+
     # -- stages ---------------------------------------------------------------------------------
     @property
     def has_waveform_stage(self) -> bool:

@@ -191,6 +191,9 @@ class ReverbAugmentor(WaveformAugmentor, name="reverb"):
                     self.banks[sample_rate] = bank
         return bank
 
+    def prepare(self, sample_rate: int) -> None:
+        self.bank(sample_rate)
+
     def sample(self, rng: np.random.Generator, num_samples: int, sample_rate: int) -> dict[str, Any]:
         return {"room": int(rng.integers(self.bank_size))}
 

@@ -121,6 +121,8 @@ class TrainData:
         self.lengths = [u.frames for u in self.train_utts]
         self.train_set = SpeechDataset(self.train_utts, job.features, job.normalizer, _augment_steps(job),
                                        seed=cfg.seed, train=True)
+        if self.train_set.augment is not None:  # e.g. reverb's rooms: built once here, pickled to loaders
+            self.train_set.augment.prepare(job.features.sample_rate)
         self.stream: StreamingTrainSet | None = None
         if cfg.stream:
             self.stream = StreamingTrainSet(

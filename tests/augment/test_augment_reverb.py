@@ -131,3 +131,18 @@ def test_impossible_rt60_fails_when_the_bank_is_built():
                           min_room_height_m=3.0, max_room_height_m=3.5, bank_size=1)
     with pytest.raises(ValueError, match="raise min_rt60_s or lower max_room_side_m"):
         aug.bank(SR)
+
+
+def test_prepare_builds_the_bank_once_and_pickles_with_it():
+    import pickle
+
+    from ds2ray.augment import AugmentPipeline
+
+    pipeline = AugmentPipeline.from_config(
+        [{"type": "reverb", "params": {"bank_size": 2, "max_rt60_s": 0.3}, "prob": 0.5}])
+    aug = pipeline.steps[0].augmentor
+    assert not aug.banks
+    pipeline.prepare(8000)
+    assert len(aug.bank(8000)) == 2
+    copy = pickle.loads(pickle.dumps(pipeline))
+    assert 8000 in copy.steps[0].augmentor.banks  # loader processes receive the rooms ready-made
