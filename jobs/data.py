@@ -7,10 +7,11 @@
 Steps (each skips work a previous run finished; ``--force`` redoes it):
 
 - ``prepare``: ``ds2ray prepare <data.corpus>`` into ``<exp>/data`` (builders skip finished
-  splits themselves), or a builder of this module (``fsdd``);
+  splits themselves), or a builder of this module (``fsdd``, ``english`` from ``jobs.english_data``);
 - ``mean-std``: feature mean/std over ``data.mean_std_samples`` training utterances;
 - ``vocab``: the character vocabulary of the training transcripts;
-- ``lm``: ``ds2ray lm build`` on the transcripts of ``lm.splits`` (when ``lm.order`` > 0).
+- ``lm``: ``ds2ray lm build`` on the transcripts of ``lm.splits`` plus the files of ``lm.texts``
+  (when ``lm.order`` > 0; ``{exp}`` in a path is the experiment folder).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import random
 from pathlib import Path
 from typing import Callable
 
+from jobs.english_data import english_options, prepare_english
 from jobs.recipe import Experiment, ds2ray_cli, load_experiment, resolve_repo_path, run_stage, stage_parser
 
 # ---------------------------------------------------------------------------------------------
@@ -86,7 +88,11 @@ def prepare_fsdd(exp: Experiment, source: str | None, force: bool) -> str:
 
 
 #: data.corpus -> builder defined here; any other name goes to ``ds2ray prepare``.
-BUILDERS: dict[str, Callable[[Experiment, str | None, bool], str]] = {"fsdd": prepare_fsdd}
+BUILDERS: dict[str, Callable[[Experiment, str | None, bool], str]] = {"fsdd": prepare_fsdd,
+                                                                      "english": prepare_english}
+#: data.corpus -> the parser of its ``data.args`` (argparse exits on a bad flag)
+OPTIONS: dict[str, Callable[[tuple[str, ...]], argparse.Namespace]] = {"fsdd": fsdd_options,
+                                                                       "english": english_options}
 
 
 def _summary(exp: Experiment) -> str:
@@ -151,6 +157,14 @@ def step_vocab(exp: Experiment, force: bool) -> str:
     return report.summary()
 
 
+def lm_text_path(exp: Experiment, path: str) -> str:
+    """An ``lm.texts`` entry: ``{exp}/data/text.lm.txt`` lies in the experiment folder, any other
+    relative path is relative to the repository root."""
+    if "{exp}" in path:
+        return path.replace("{exp}", str(exp.root))
+    return resolve_repo_path(path)
+
+
 def step_lm(exp: Experiment, force: bool) -> str:
     lm = exp.recipe.lm
     out = exp.lm
@@ -158,7 +172,7 @@ def step_lm(exp: Experiment, force: bool) -> str:
         return "skipped: lm.order is 0 (no language model in this recipe)"
     if out.exists() and not force:
         return f"exists ({out})"
-    corpora = [str(exp.manifest(s)) for s in lm.splits] + [resolve_repo_path(t) for t in lm.texts]
+    corpora = [str(exp.manifest(s)) for s in lm.splits] + [lm_text_path(exp, t) for t in lm.texts]
     missing = [c for c in corpora if not os.path.exists(c)]
     if missing:
         raise FileNotFoundError(f"LM corpus file(s) {missing} not found (run the prepare step first)")

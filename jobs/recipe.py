@@ -87,7 +87,7 @@ class LMConfig(ConfigBase):
     order: int = 0
     prune: str = ""
     splits: tuple[str, ...] = ("train",)  # transcripts of these splits form the corpus
-    texts: tuple[str, ...] = ()  # plus these text files (relative to the repository root)
+    texts: tuple[str, ...] = ()  # plus these text files (repository-relative; "{exp}/..." = in the experiment)
     binary: bool = False  # a KenLM binary instead of an ARPA file
 
     def __post_init__(self) -> None:

@@ -18,7 +18,7 @@ from jobs import train as train_stage
 from jobs.recipe import SECTIONS, RecipeConfig, plain
 
 REPO = Path(__file__).resolve().parents[2]
-RECIPES = ("tiny", "librispeech", "aishell", "voxforge", "an4", "fsdd")
+RECIPES = ("tiny", "librispeech", "aishell", "voxforge", "an4", "fsdd", "english")
 STAGES = ("prepare", "mean-std", "vocab", "lm", "train", "tune", "test", "infer")
 
 
@@ -50,7 +50,7 @@ def test_config_names_a_real_builder_with_valid_flags_and_a_valid_augmentation(n
     recipe = RecipeConfig.load(config(name))
     d = recipe.data
     if d.corpus in data_stage.BUILDERS:
-        data_stage.fsdd_options(d.args)  # argparse exits on a bad flag
+        data_stage.OPTIONS[d.corpus](d.args)  # argparse exits on a bad flag
     else:
         assert d.corpus in BUILDERS
         flags = ["--out-dir", "x", *([d.source_flag, "y"] if d.source else []), *d.args]

@@ -4,6 +4,11 @@ Utterance ``i`` draws its split, sentence, voice, speed and pitch from ``Random(
 the same flags always give the same corpus. Dev and test use voice *timbres* (espeak variants,
 flite voices) never heard in training, and sentences never seen in training.
 
+Voices: ``balance="voice"`` (default) draws uniformly over all voices, so the engine with the most
+voices (espeak-ng: ~400) dominates; ``balance="engine"`` gives every engine an equal share of the
+utterances (engine ``i % n`` for utterance ``i``, over the engines that have voices in its split),
+then a voice uniformly within that engine. A split whose fraction is 0 is left empty.
+
 Re-runnable: WAVs are written under temp names and renamed, a re-run reuses finished WAVs, and
 ``synth.json`` (written last) marks a finished corpus.
 """
@@ -17,6 +22,9 @@ import json
 import logging
 import os
 import random
+import shutil
+import threading
+import time
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,6 +35,8 @@ log = logging.getLogger(__name__)
 
 HELP = "synthesize a corpus with espeak-ng (and flite/festival) voices; held-out voices for dev/test"
 SPLITS = ("train", "dev", "test")
+BALANCE = ("voice", "engine")
+_LATER_FIELDS = {"balance": "voice", "espeak_variants": "listed"}
 
 
 @dataclass(frozen=True)
@@ -44,9 +54,38 @@ class SynthConfig:
     max_pitch: float = 1.3
     sample_rate: int = 16000
     seed: int = 0
+    balance: str = "voice"  # voice: uniform over all voices | engine: equal share per engine, then voice
+    espeak_variants: str = "listed"  # listed | all (every installed variant but the whispering ones)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "engines", tuple(self.engines))
+        if self.balance not in BALANCE:
+            raise ValueError(f"SynthConfig.balance must be one of {BALANCE}, got {self.balance!r}")
+        if self.espeak_variants not in ("listed", "all"):
+            raise ValueError(f"SynthConfig.espeak_variants must be 'listed' or 'all', got {self.espeak_variants!r}")
+
+    def to_dict(self) -> dict:
+        """The settings; fields added later are left out at their defaults, so corpora built before
+        they existed keep their fingerprint."""
+        data = asdict(self)
+        for name, default in _LATER_FIELDS.items():
+            if data[name] == default:
+                del data[name]
+        return data
+
+    def engine_options(self, engine: str) -> dict:
+        return {"variants": self.espeak_variants} if engine == "espeak" else {}
 
     def fingerprint(self, sentences: list[str]) -> str:
-        h = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode())
+        h = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode())
+        h.update("\n".join(sentences).encode())
+        return h.hexdigest()[:16]
+
+    def plan_fingerprint(self, sentences: list[str]) -> str:
+        """What utterance ``i`` is (every setting but the corpus size): WAVs of a corpus with the same
+        plan are reused when the size changes."""
+        data = {k: v for k, v in self.to_dict().items() if k not in ("hours", "num_utterances")}
+        h = hashlib.sha256(json.dumps(data, sort_keys=True).encode())
         h.update("\n".join(sentences).encode())
         return h.hexdigest()[:16]
 
@@ -78,6 +117,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="pitch factors")
     p.add_argument("--sample-rate", type=int, default=16000, help="output sample rate")
     p.add_argument("--seed", type=int, default=0, help="corpus seed")
+    p.add_argument("--balance", choices=BALANCE, default="voice",
+                   help="voice: uniform over all voices (espeak-ng's many variants dominate); "
+                        "engine: an equal share of utterances per engine, then uniform over its voices")
+    p.add_argument("--espeak-variants", choices=("listed", "all"), default="listed",
+                   help="espeak-ng voice variants: a fixed list, or every installed one (not whispering)")
     p.add_argument("--num-workers", type=int, default=os.cpu_count() or 1, help="parallel synthesis workers")
     p.add_argument("--overwrite", action="store_true", help="rebuild even if a finished corpus with other settings exists")
 
@@ -93,7 +137,7 @@ def run(args: argparse.Namespace) -> dict[str, str]:
         num_utterances=args.num_utterances, dev_fraction=args.dev_fraction, test_fraction=args.test_fraction,
         heldout_timbres=args.heldout_timbres, min_speed=args.speed_range[0], max_speed=args.speed_range[1],
         min_pitch=args.pitch_range[0], max_pitch=args.pitch_range[1], sample_rate=args.sample_rate,
-        seed=args.seed)
+        seed=args.seed, balance=args.balance, espeak_variants=args.espeak_variants)
     return synthesize_corpus(cfg, Path(args.out_dir), num_workers=args.num_workers, overwrite=args.overwrite)
 
 
@@ -126,6 +170,8 @@ def plan_splits(cfg: SynthConfig, sentences: list[str], voices: list) -> tuple[d
     if len(timbres) < 2 * k + 1:
         raise ValueError(f"{len(timbres)} voice timbres cannot hold out {k} for dev and {k} for test; "
                          "lower --heldout-timbres or add --engines")
+    if cfg.balance == "engine":
+        timbres = _keep_one_per_engine(timbres, voices, 2 * k)
     held = {"dev": set(timbres[:k]), "test": set(timbres[k:2 * k])}
     voice_pools = {
         "dev": [v for v in voices if v.timbre in held["dev"]],
@@ -135,11 +181,35 @@ def plan_splits(cfg: SynthConfig, sentences: list[str], voices: list) -> tuple[d
     return text_pools, voice_pools
 
 
+def _keep_one_per_engine(timbres: list[str], voices: list, n_held: int) -> list[str]:
+    """Reorder the shuffled timbres so that the first ``n_held`` (the held-out ones) leave every
+    engine at least one training timbre where it has two or more."""
+    engine_of = {v.timbre: v.engine for v in voices}
+    left = {e: sum(1 for t in timbres if engine_of[t] == e) for e in set(engine_of.values())}
+    held: list[str] = []
+    rest: list[str] = []
+    for t in timbres:
+        if len(held) < n_held and left[engine_of[t]] > 1:
+            held.append(t)
+            left[engine_of[t]] -= 1
+        else:
+            rest.append(t)
+    if len(held) < n_held:
+        raise ValueError(f"cannot hold out {n_held} timbres and keep one per engine for training; "
+                         "lower --heldout-timbres")
+    return held + rest
+
+
 def make_job(cfg: SynthConfig, index: int, text_pools: dict, voice_pools: dict) -> Job:
     rng = random.Random(f"{cfg.seed}:{index}")
     r = rng.random()
     split = "dev" if r < cfg.dev_fraction else "test" if r < cfg.dev_fraction + cfg.test_fraction else "train"
-    voice = rng.choice(voice_pools[split])
+    if cfg.balance == "engine":
+        engines = sorted({v.engine for v in voice_pools[split]})
+        engine = engines[index % len(engines)]
+        voice = rng.choice([v for v in voice_pools[split] if v.engine == engine])
+    else:
+        voice = rng.choice(voice_pools[split])
     return Job(index, split, rng.choice(text_pools[split]), voice.id, round(rng.uniform(cfg.min_speed, cfg.max_speed), 3),
                round(rng.uniform(cfg.min_pitch, cfg.max_pitch), 3))
 
@@ -166,8 +236,18 @@ def synthesize_corpus(cfg: SynthConfig, out_dir: Path, *, num_workers: int = 1, 
             raise ValueError(f"{out_dir} holds a synthetic corpus built with other settings; pass --overwrite "
                              "or choose another --out-dir")
         marker.unlink()
+    plan_file = out_dir / "plan.json"  # written before the first WAV: says what the WAVs on disk are
+    plan = cfg.plan_fingerprint(sentences)
+    if plan_file.exists() and json.loads(plan_file.read_text()).get("plan") != plan:
+        if not overwrite:
+            raise ValueError(f"{out_dir} holds WAVs of a synthetic corpus with other settings; pass --overwrite "
+                             "(they are deleted) or choose another --out-dir")
+        shutil.rmtree(out_dir / "wav", ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with fileio.atomic_write(plan_file) as fh:
+        json.dump({"plan": plan, "config": cfg.to_dict()}, fh, indent=1)
 
-    engines = {name: get_engine(name) for name in cfg.engines}
+    engines = {name: get_engine(name, **cfg.engine_options(name)) for name in cfg.engines}
     voices = [v for e in engines.values() for v in e.voices()]
     by_id = {v.id: v for v in voices}
     text_pools, voice_pools = plan_splits(cfg, sentences, voices)
@@ -181,19 +261,25 @@ def synthesize_corpus(cfg: SynthConfig, out_dir: Path, *, num_workers: int = 1, 
 
             return job, str(path), sf.info(str(path)).duration
         voice = by_id[job.voice_id]
+        t0 = time.perf_counter()
         audio, rate = engines[voice.engine].synthesize(job.sentence, voice, job.speed, job.pitch)
         from ds2ray.data.audio import to_mono_resampled
 
         audio = to_mono_resampled(audio, rate, cfg.sample_rate)
         _write_wav_atomic(path, audio, cfg.sample_rate)
+        with timing_lock:
+            synth_seconds[voice.engine] = synth_seconds.get(voice.engine, 0.0) + time.perf_counter() - t0
         return job, str(path), len(audio) / cfg.sample_rate
 
+    synth_seconds: dict[str, float] = {}  # per engine, summed over the worker threads
+    timing_lock = threading.Lock()
     results: dict[int, tuple[Job, str, float]] = {}
     total = 0.0
     next_index = 0
     stop_at: int | None = None
     bar = tqdm(total=round(target_s) if target_s else limit, unit="s" if target_s else "utt",
                desc="synthesizing", disable=not progress)
+    t_start = time.perf_counter()
     with cf.ThreadPoolExecutor(max(1, num_workers)) as pool:
         pending: dict[cf.Future, int] = {}
         contiguous = 0  # results[0:contiguous] are all done: the cut is decided in index order
@@ -215,6 +301,9 @@ def synthesize_corpus(cfg: SynthConfig, out_dir: Path, *, num_workers: int = 1, 
                 if (target_s and total >= target_s) or contiguous >= limit:
                     stop_at = contiguous
     bar.close()
+    wall_s = time.perf_counter() - t_start
+    for engine in engines.values():
+        engine.close()
     keep = sorted(i for i in results if stop_at is None or i < stop_at)
     for i in set(results) - set(keep):  # overshoot past the target, finished in parallel
         Path(results[i][1]).unlink(missing_ok=True)
@@ -226,16 +315,25 @@ def synthesize_corpus(cfg: SynthConfig, out_dir: Path, *, num_workers: int = 1, 
         per_split[job.split].append(ManifestEntry(
             audio_filepath=path, duration=duration, text=normalize_text(job.sentence, "en"), speaker=voice.id,
             extra={"timbre": voice.timbre, "speed": job.speed, "pitch": job.pitch}))
+    fractions = {"train": 1.0, "dev": cfg.dev_fraction, "test": cfg.test_fraction}
     for split in SPLITS:
-        if not per_split[split]:
+        if not per_split[split] and fractions[split] > 0:
             raise ValueError(f"the {split} split came out empty; synthesize more (--hours/--num-utterances) "
                              "or raise --dev-fraction/--test-fraction")
         write_manifest(manifests[split], per_split[split])
     summary = {s: {"utterances": len(v), "hours": round(sum(e.duration for e in v) / 3600, 3),
                    "voices": len({e.speaker for e in v}), "timbres": sorted({e.extra["timbre"] for e in v})}
                for s, v in per_split.items()}
+    by_engine = {}
+    for name in engines:
+        mine = [e for v in per_split.values() for e in v if e.speaker.startswith(name + ":")]
+        by_engine[name] = {"utterances": len(mine), "hours": round(sum(e.duration for e in mine) / 3600, 3),
+                           "voices": len({e.speaker for e in mine}),
+                           "synth_thread_s": round(synth_seconds.get(name, 0.0), 1)}  # this run's WAVs only
     with fileio.atomic_write(marker) as fh:
-        json.dump({"fingerprint": fingerprint, "config": asdict(cfg), "summary": summary}, fh, indent=1)
+        json.dump({"fingerprint": fingerprint, "config": cfg.to_dict(), "summary": summary, "engines": by_engine,
+                   "wall_s": round(wall_s, 1), "num_workers": num_workers}, fh, indent=1)
+    log.info("synthetic corpus by engine: %s", {n: (v["utterances"], v["hours"]) for n, v in by_engine.items()})
     log.info("synthetic corpus: %s", {s: (v["utterances"], v["hours"]) for s, v in summary.items()})
     return manifests
 
