@@ -10,7 +10,7 @@ KENLM_VERSION ?= 0.3.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # TTS voices (festival + its free English voices) and free English text (jobs/english) come from
 # Debian main too: see ds2ray/data/english_text.py and ds2ray/data/corpora/tts.py for the licences.
-APT_PACKAGES := espeak-ng sox libsox-fmt-all flite chromium cmake build-essential \
+APT_PACKAGES := espeak-ng sox libsox-fmt-all flite chromium cmake build-essential ninja-build \
 	libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev \
 	zlib1g-dev libbz2-dev liblzma-dev \
 	festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
@@ -18,7 +18,7 @@ APT_PACKAGES := espeak-ng sox libsox-fmt-all flite chromium cmake build-essentia
 DEMO_ARGS ?=
 TEST_ARGS ?=
 
-.PHONY: setup apt venv kenlm demo test bench clean-venv help
+.PHONY: setup apt venv kenlm gru demo test bench clean-venv help
 
 help:
 	@echo "make demo    install everything, then run the demo job (synthetic corpus on a local Ray)"
@@ -26,7 +26,7 @@ help:
 	@echo "make setup   install only (idempotent: a re-run takes seconds)"
 	@echo "make bench   run the benchmarks in bench/"
 
-setup: apt venv kenlm
+setup: apt venv kenlm gru
 
 apt:
 	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then :; else \
@@ -60,6 +60,11 @@ $(KENLM_HOME)/bin/lmplz: | venv
 	mkdir -p $(KENLM_HOME)/bin.tmp; cp bin/lmplz bin/build_binary $(KENLM_HOME)/bin.tmp/; \
 	rm -rf $(KENLM_HOME)/bin; mv $(KENLM_HOME)/bin.tmp $(KENLM_HOME)/bin; rm -rf $$tmp
 	@echo "== KenLM binaries in $(KENLM_HOME)/bin"
+
+# The C++ GRU time loop of CPU training (ds2ray/model/csrc): built once into torch's extension cache
+# (~1 minute); a re-run only checks it. Training falls back to the Python loop if it cannot build.
+gru: venv
+	@$(PY) -m ds2ray.model.gru_ext
 
 demo: setup
 	@$(PY) -m jobs.demo $(DEMO_ARGS)

@@ -53,7 +53,9 @@ TRAIN_SETS = {
     "speech_commands": ("speech_commands", "manifest.jsonl"),
 }
 SPEECHOCEAN_TEST = ("speechocean762", "manifest_test.jsonl")
-SPLITS = ("train", "dev", "test_speechocean", *TEST_SETS)
+#: ``train_real`` is the real-speech part of ``train`` again: listing both in ``data.train`` weights
+#: real recordings twice against the synthetic ones.
+SPLITS = ("train", "train_real", "dev", "test_speechocean", *TEST_SETS)
 
 
 def english_options(args: tuple[str, ...] | list[str]) -> argparse.Namespace:
@@ -224,6 +226,7 @@ def prepare_english(exp: Experiment, source: str | None, force: bool) -> str:
         info = json.loads((data_dir / "synth" / "synth.json").read_text())
         synth_info = {"engines": info.get("engines", {}), "build_wall_s": info.get("wall_s"),
                       "this_run_s": round(time.time() - t0, 1)}
+    parts["train_real"] = list(parts["train"])
     parts["train"] = parts["train"] + synth
     for split in SPLITS:
         write_manifest(exp.manifest(split), parts[split], relative=False)  # shared audio stays in place

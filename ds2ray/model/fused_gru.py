@@ -8,12 +8,27 @@ together (``baddbmm`` over a direction axis) and computes the recurrent weight g
 one GEMM over all steps, after its backward loop. Same gate equations and parameters as
 ``torch.nn.GRU``; equal to it to float rounding (tests/model/test_fused_gru.py).
 
+The time loop itself runs in C++ (:mod:`ds2ray.model.gru_ext`, one fused pass per step for the
+gate math) when that builds, else in the Python loop below; both compute the same thing.
+
 Legend: D directions, T steps, B batch, H hidden size, G = 3H gate pre-activations (r, z, n).
 """
 
 from __future__ import annotations
 
 import torch
+
+from ds2ray.model import gru_ext
+
+#: Use the C++ time loop when it is built (tests flip this to compare the two).
+USE_CPP = True
+
+
+def _cpp(tensor: torch.Tensor):
+    """The C++ loop for float32 CPU tensors when it is built, else None (the Python loop)."""
+    if not USE_CPP or tensor.dtype != torch.float32 or tensor.device.type != "cpu":
+        return None
+    return gru_ext.load()
 
 
 class GRURecurrence(torch.autograd.Function):
@@ -26,6 +41,11 @@ class GRURecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, gi: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
+        cpp = _cpp(gi)
+        if cpp is not None:
+            hs, rz, n, gh_n = cpp.gru_forward(gi.contiguous(), w_hh.contiguous(), b_hh.contiguous())
+            ctx.save_for_backward(w_hh, hs, rz, n, gh_n)
+            return hs[1:]
         d, t, b, g = gi.shape
         h_size = g // 3
         hs = gi.new_empty(t + 1, d, b, h_size)  # hs[0] = h_0 = 0
@@ -51,6 +71,10 @@ class GRURecurrence(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor):
         w_hh, hs, rz, n, gh_n = ctx.saved_tensors
         t, d, b, h_size = grad_out.shape
+        cpp = _cpp(grad_out)
+        if cpp is not None:
+            grad_pre, grad_gh = cpp.gru_backward(grad_out.contiguous(), w_hh.contiguous(), hs, rz, n, gh_n)
+            return _input_and_weight_grads(grad_pre, grad_gh, hs)
         grad_pre = grad_out.new_empty(t, d, b, 3 * h_size)  # d loss / d (gate pre-activations), input side
         grad_gh = grad_out.new_empty(t, d, b, 3 * h_size)  # d loss / d (W_hh h + b_hh)
         dh = grad_out.new_zeros(d, b, h_size)  # gradient reaching h_t from step t + 1
@@ -67,10 +91,16 @@ class GRURecurrence(torch.autograd.Function):
             torch.mul(dh * (hs[step] - n_t), z * (1 - z), out=pre[..., h_size: 2 * h_size])
             rec[..., : 2 * h_size] = pre[..., : 2 * h_size]
             dh = torch.baddbmm(dh * z, rec, w_hh)  # (D, B, G) @ (D, G, H)
-        # The recurrent weights' gradient as one GEMM over all steps: sum_t dgh_t^T h_{t-1}.
-        flat_gh = grad_gh.transpose(0, 1).reshape(d, t * b, 3 * h_size)
-        grad_w = torch.bmm(flat_gh.transpose(1, 2), hs[:-1].transpose(0, 1).reshape(d, t * b, h_size))
-        return grad_pre.transpose(0, 1), grad_w, flat_gh.sum(dim=1)
+        return _input_and_weight_grads(grad_pre, grad_gh, hs)
+
+
+def _input_and_weight_grads(grad_pre: torch.Tensor, grad_gh: torch.Tensor, hs: torch.Tensor):
+    """Gradients of ``gi``, ``w_hh`` and ``b_hh`` from the per-step ones (T, D, B, G). The recurrent
+    weights' gradient is one GEMM over all steps: sum_t dgh_t^T h_{t-1}."""
+    t, d, b, g = grad_gh.shape
+    flat_gh = grad_gh.transpose(0, 1).reshape(d, t * b, g)
+    grad_w = torch.bmm(flat_gh.transpose(1, 2), hs[:-1].transpose(0, 1).reshape(d, t * b, g // 3))
+    return grad_pre.transpose(0, 1), grad_w, flat_gh.sum(dim=1)
 
 
 def gru_directions(x: torch.Tensor, w_ih: torch.Tensor, b_ih: torch.Tensor, w_hh: torch.Tensor,

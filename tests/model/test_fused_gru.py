@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ds2ray.model import fused_gru, gru_ext
 from ds2ray.model import rnn as rnn_module
 from ds2ray.model.config import ModelConfig
 from ds2ray.model.deepspeech2 import DeepSpeech2, ctc_loss
@@ -14,6 +15,36 @@ from ds2ray.model.fused_gru import GRURecurrence, gru_directions
 from ds2ray.model.rnn import BidirectionalRNN
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module", autouse=True, params=["cpp", "python"])
+def time_loop(request):
+    """Every test runs with the C++ time loop and with the Python one."""
+    fused_gru.USE_CPP = request.param == "cpp"
+    yield request.param
+    fused_gru.USE_CPP = True
+
+
+def test_cpp_loop_is_built():
+    assert gru_ext.load() is not None, f"the C++ GRU recurrence did not build: {gru_ext.failure()}"
+
+
+def test_cpp_loop_equals_python_loop(time_loop):
+    torch.manual_seed(3)
+    d, t, b, h = 2, 23, 5, 16
+    gi = torch.randn(d, t, b, 3 * h, requires_grad=True)
+    w_hh = (0.3 * torch.randn(d, 3 * h, h)).requires_grad_()
+    b_hh = torch.randn(d, 3 * h, requires_grad=True)
+    upstream = torch.randn(t, d, b, h)
+    results = []
+    for use_cpp in (True, False):
+        fused_gru.USE_CPP = use_cpp
+        out = GRURecurrence.apply(gi, w_hh, b_hh)
+        grads = torch.autograd.grad((out * upstream).sum(), (gi, w_hh, b_hh))
+        results.append((out.detach(), *grads))
+    fused_gru.USE_CPP = time_loop == "cpp"
+    for cpp, py in zip(*results):
+        assert torch.allclose(cpp, py, atol=2e-6, rtol=1e-5), float((cpp - py).abs().max())
 
 
 def stacked(grus: list[torch.nn.GRU], name: str) -> torch.Tensor:
