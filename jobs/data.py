@@ -183,6 +183,8 @@ def step_lm(exp: Experiment, force: bool) -> str:
         argv += ["--corpus", c]
     if lm.prune:
         argv += ["--prune", lm.prune]
+    if lm.binary and lm.quantize:
+        argv.append("--quantize")
     code = ds2ray_cli(argv)
     if code:
         raise RuntimeError(f"ds2ray {' '.join(argv)} exited with {code}")

@@ -89,6 +89,7 @@ class LMConfig(ConfigBase):
     splits: tuple[str, ...] = ("train",)  # transcripts of these splits form the corpus
     texts: tuple[str, ...] = ()  # plus these text files (repository-relative; "{exp}/..." = in the experiment)
     binary: bool = False  # a KenLM binary instead of an ARPA file
+    quantize: bool = False  # with binary: the seed's quantised trie (-a 22 -q 8 -b 8), ~3x smaller than probing
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "splits", tuple(self.splits))

@@ -39,7 +39,17 @@ def train(exp: Experiment, force: bool) -> str:
     cfg = recipe.train.replace(train_manifests=tuple(exp.manifests(recipe.data.train)),
                                dev_manifests=tuple(exp.manifests(recipe.data.dev)),
                                storage_path=exp.storage_path)
-    job = build_job(cfg, recipe.model, recipe.features, Vocabulary.load(exp.vocab), NormalizerStats.load(exp.mean_std))
+    vocab, normalizer = Vocabulary.load(exp.vocab), NormalizerStats.load(exp.mean_std)
+    if cfg.init_from:  # e.g. `en`: its weights learned with its own normaliser and vocabulary, so keep them
+        from ds2ray.model.checkpoint import load_checkpoint
+
+        start = load_checkpoint(cfg.init_from)
+        if start.feature_config != recipe.features:
+            raise ValueError(f"train.init_from {cfg.init_from}: its features {start.feature_config} differ from the "
+                             f"recipe's {recipe.features}")
+        vocab = start.vocab
+        normalizer = start.normalizer or normalizer
+    job = build_job(cfg, recipe.model, recipe.features, vocab, normalizer)
     result = run_train(job)
     if result.error is not None:
         raise RuntimeError(f"training run {cfg.run_name!r} ended with an error: {result.error}")

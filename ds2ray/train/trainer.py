@@ -21,6 +21,7 @@ from ds2ray.data.features import FeatureConfig
 from ds2ray.data.normalizer import NormalizerStats
 from ds2ray.data.vocab import Vocabulary
 from ds2ray.model.config import ModelConfig
+from ds2ray.pretrained import resolve_checkpoint
 from ds2ray.raylocal import prepare_local_ray
 from ds2ray.train.config import TrainConfig, TrainJob
 
@@ -55,7 +56,7 @@ def build_job(cfg: TrainConfig, model: ModelConfig, features: FeatureConfig, voc
     # Workers run in other folders (and on other nodes): local paths must be absolute.
     cfg = cfg.replace(train_manifests=tuple(_absolute(p) for p in cfg.train_manifests),
                       dev_manifests=tuple(_absolute(p) for p in cfg.dev_manifests),
-                      init_from=_absolute(cfg.init_from) if cfg.init_from else None,
+                      init_from=_absolute(resolve_checkpoint(cfg.init_from)) if cfg.init_from else None,
                       storage_path=_absolute(cfg.storage_path))
     return TrainJob(cfg, model.for_data(features, vocab.size), features, vocab, normalizer, augment)
 

@@ -9,6 +9,11 @@
 # speechbrain, alsa_sounds. Every dev and test sentence is removed from the TTS text and the LM corpus.
 # Splits, hours per source and per TTS engine: <exp>/data/english.json; text counts: <exp>/data/text.json.
 #
+# The shipped model (`--checkpoint en`, ds2ray/pretrained/en) comes from this recipe. Training starts
+# from it (train.init_from: en, a fresh schedule), so every session's CPU-hours add up. After the test
+# stage, `python -m jobs.ship --config jobs/english/config.yaml` replaces it only if the new model's
+# real-speech dev WER (beam + LM) is lower, and rewrites its card (MODEL.md) with cumulative hours.
+#
 # Usage: jobs/english/run.sh [--stage N] [--stop-stage M] [--exp-dir DIR] [--data DIR] [--set S.F=V]... [--force]
 # On a Ray cluster: ray job submit --working-dir . --runtime-env jobs/runtime_env.yaml -- bash jobs/english/run.sh ...
 # Settings: jobs/english/config.yaml. Stages and options: jobs/stages.sh (or --help).

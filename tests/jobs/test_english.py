@@ -93,8 +93,11 @@ def test_splits_hold_out_every_fifth_speechocean_test_line(english_exp, shared):
     sources = [e.extra["source"] for e in train]
     assert sources.count("speechocean762") == 3 and sources.count("fsdd") == 3
     assert sources.count("speech_commands") == 2 and sources.count("synth") == 20
-    held_paths = {e.audio_filepath for s in english_data.SPLITS[1:] for e in _manifest(exp, s)}
+    held_out = [s for s in english_data.SPLITS if s not in ("train", "train_real")]
+    held_paths = {e.audio_filepath for s in held_out for e in _manifest(exp, s)}
     assert held_paths.isdisjoint(e.audio_filepath for e in train)
+    real = _manifest(exp, "train_real")  # the real part of train, listed again to weigh it twice
+    assert [e.audio_filepath for e in real] == [e.audio_filepath for e in train if e.extra["source"] != "synth"]
     for split, n in (("test_an4", 2), ("test_pocketsphinx", 1), ("test_speechbrain", 1), ("test_alsa", 2)):
         assert len(_manifest(exp, split)) == n
     # the shared audio is used in place, by absolute path
@@ -105,7 +108,7 @@ def test_splits_hold_out_every_fifth_speechocean_test_line(english_exp, shared):
 @needs_tts
 def test_dev_and_test_sentences_are_not_in_the_tts_or_lm_text(english_exp):
     exp = english_exp
-    held = {e.text for s in english_data.SPLITS[1:] for e in _manifest(exp, s)}
+    held = {e.text for s in english_data.SPLITS if s not in ("train", "train_real") for e in _manifest(exp, s)}
     synth_text = set((exp / "data" / "text.synth.txt").read_text().splitlines())
     lm_text = set((exp / "data" / "text.lm.txt").read_text().splitlines())
     assert held and synth_text and lm_text
@@ -182,5 +185,5 @@ def test_real_shared_data_split_counts(tmp_path):
     exp = tmp_path / "exp"
     assert data_stage.main([*_args(exp, SHARED, "--synth-hours", "0"), "--step", "prepare"]) == 0
     counts = {s: len(_manifest(exp, s)) for s in english_data.SPLITS}
-    assert counts == {"train": 2500 + 3000 + 300, "dev": 2000, "test_speechocean": 500, "test_an4": 76,
+    assert counts == {"train": 2500 + 3000 + 300, "train_real": 2500 + 3000 + 300, "dev": 2000, "test_speechocean": 500, "test_an4": 76,
                       "test_pocketsphinx": 12, "test_speechbrain": 14, "test_alsa": 8}
