@@ -11,6 +11,10 @@ same number of steps. Throughput is counted after ``--warmup`` steps, from each 
   (``grad_sync`` auto = flat on CPU);
 - ``ray 2x1 ddp``: the same with torch's DistributedDataParallel (the sync before issue 20: the
   baseline for ``flat_over_ddp``);
+- ``ray 2x1 before``: DDP and the fused GRU's Python time loop (``DS2RAY_CPP_GRU=0``): training as it
+  was before issue 20, the baseline for ``after_over_before_2x1``;
+- ``plain 1x1 pyloop``: ``plain 1x1`` with the Python time loop instead of the C++ one
+  (:mod:`ds2ray.model.gru_ext`), the baseline for ``cpp_loop_over_python``;
 - ``plain 1x1 aten``: ``plain 1x1`` with ATen's GRU instead of the fused CPU GRU
   (:mod:`ds2ray.model.fused_gru`), the baseline for ``fused_gru_over_aten``.
 
@@ -49,6 +53,8 @@ CPU_CONFIGS = [  # (name, runner, workers, threads)
     ("ray 1x2", "ray", 1, 2),
     ("ray 2x1", "ray", 2, 1),
     ("ray 2x1 ddp", "ray-ddp", 2, 1),
+    ("ray 2x1 before", "ray-before", 2, 1),
+    ("plain 1x1 pyloop", "plain-pyloop", 1, 1),
     ("plain 1x1 aten", "plain-aten", 1, 1),
 ]
 #: Where a step's time goes (columns ``<phase>_s`` of steps.csv, see ds2ray.train.loop.PHASES).
@@ -122,22 +128,28 @@ def run_config(args, manifest, stats, name, runner, workers, threads, storage) -
     from ds2ray.train.session import LocalSession
     from ds2ray.train.trainer import run_train
 
-    from ds2ray.model import rnn
+    from ds2ray.model import fused_gru, rnn
 
     job = make_job(args, manifest, stats, name, workers, threads, storage,
-                   grad_sync="ddp" if runner == "ray-ddp" else args.grad_sync)
+                   grad_sync="ddp" if runner in ("ray-ddp", "ray-before") else args.grad_sync)
     t0, stat0 = time.perf_counter(), cpu_times()
     if runner.startswith("plain"):
         import torch
 
         rnn.FUSED_CPU_GRU = runner != "plain-aten"
+        fused_gru.USE_CPP = runner != "plain-pyloop"
         try:
             run_training(job, LocalSession(None, device="cuda" if args.use_gpu else "cpu"))
         finally:
             rnn.FUSED_CPU_GRU = True
+            fused_gru.USE_CPP = True
         torch.set_num_threads(os.cpu_count() or 1)
     else:
-        result = run_train(job)
+        os.environ["DS2RAY_CPP_GRU"] = "0" if runner == "ray-before" else "1"  # forwarded to the workers
+        try:
+            result = run_train(job)
+        finally:
+            os.environ.pop("DS2RAY_CPP_GRU", None)
         if result.error is not None:
             raise RuntimeError(f"{name}: {result.error}")
     out = {"name": name, "runner": runner, "workers": workers, "threads": threads,
@@ -237,6 +249,8 @@ def main() -> int:
     ratio("ray_2x1_over_1x1", "ray 2x1", "ray 1x1")
     ratio("ray_2x1_over_1x2", "ray 2x1", "ray 1x2")
     ratio("flat_over_ddp_2x1", "ray 2x1", "ray 2x1 ddp")
+    ratio("after_over_before_2x1", "ray 2x1", "ray 2x1 before")
+    ratio("cpp_loop_over_python", "plain 1x1", "plain 1x1 pyloop")
     ratio("ray_over_plain_gpu", "ray 1xGPU", "plain 1xGPU")
     ratio("fused_gru_over_aten", "plain 1x1", "plain 1x1 aten")
     if args.use_gpu and "ray 1xGPU" in by:

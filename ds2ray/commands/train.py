@@ -212,5 +212,5 @@ def run(args: argparse.Namespace) -> int:
     shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.metrics.items()}
     print(f"run {cfg.run_name}: {json.dumps(shown)}")
     print(f"checkpoint: {result.checkpoint}")
-    print(f"logs: {result.run_dir}/logs (steps.csv, epochs.csv, tb/)")
+    print(f"logs: {result.run_dir}/logs (steps.csv, epochs.csv, tb/); curves: {result.run_dir}/curves.png")
     return 0 if result.error is None else 1

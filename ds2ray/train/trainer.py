@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Environment variables the driver passes on to the training workers.
 FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                 "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE")
+                 "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE",
+                 "DS2RAY_CPP_GRU")  # C++ GRU time loop on/off (ds2ray.model.gru_ext)
 
 #: Ray Train polls workers this often (s); its 2 s default delays every report.
 HEALTH_CHECK_INTERVAL_S = "0.2"
@@ -135,4 +136,19 @@ def run_train(job: TrainJob) -> TrainResult:
     checkpoint = result.checkpoint.path if result.checkpoint is not None else None
     if checkpoint and fileio.is_url(cfg.storage_path) and "://" not in checkpoint:
         checkpoint = f"{cfg.storage_path.split('://')[0]}://{checkpoint}"
-    return TrainResult(checkpoint, dict(result.metrics or {}), run_dir(cfg.storage_path, cfg.run_name), result.error)
+    folder = run_dir(cfg.storage_path, cfg.run_name)
+    if result.error is None:
+        _plot_curves(folder)
+    return TrainResult(checkpoint, dict(result.metrics or {}), folder, result.error)
+
+
+def _plot_curves(folder: str) -> None:
+    """``<run>/curves.png``: loss and dev CER/WER over steps and minutes (local runs; never fatal)."""
+    if fileio.is_url(folder):
+        return
+    from ds2ray.train.curves import plot_training_curves
+
+    try:
+        log.info("training curves: %s", plot_training_curves(folder))
+    except (OSError, ValueError) as err:
+        log.warning("no training curves for %s: %s", folder, err)

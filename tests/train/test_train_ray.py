@@ -51,6 +51,9 @@ def test_ddp_crash_restart_stop_and_resume(ray_session, make_job, tmp_path):
     assert result.error is None and result.metrics["step"] == total and result.metrics["epoch"] == 2
     rows = steps_csv(second)
     assert [int(r["step"]) for r in rows] == list(range(1, total + 1))
+    phases = [float(rows[-1][f"{p}_s"]) for p in ("data", "forward", "backward", "sync", "optimizer", "report")]
+    assert all(t >= 0 for t in phases) and phases[1] > 0 and phases[2] > 0  # where each step's time went
+    assert (Path(result.run_dir) / "curves.png").stat().st_size > 10_000  # the training curves PNG
     data = TrainData(second, 0, 2)
     plan = [(e, b + 1) for e in range(2) for b in range(len(data.batches(e)))]
     assert [(int(r["epoch"]), int(r["batch"])) for r in rows] == plan  # the data plan, without gaps or repeats
