@@ -40,6 +40,8 @@ LICENCES = {
 LM_SOURCE = ("built-in sentences, WordNet examples, GCIDE quotations, World English Bible, fortunes-min, "
              "speechocean762 train transcripts; every dev/test sentence removed")
 LM_LICENCE = "WordNet licence, GPL-2+ (GCIDE), public domain (WEB), BSD (fortunes), speechocean762 licence"
+#: Real sets measured into the card (names of ds2ray.pretrained.card.EVAL_SETS).
+MEASURE_SETS = ("pocketsphinx", "speechbrain", "an4", "alsa_sounds", "speechocean762")
 WEAKNESSES = [
     "Trained on about 3 hours of real speech (speechocean762 train, FSDD, Speech Commands): real accents, "
     "microphones and rooms beyond those are covered only by augmentation.",
@@ -114,10 +116,15 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def ship(exp: Experiment, name: str, dev_utterances: int, force: bool, shared: str) -> str:
+def ship(exp: Experiment, name: str, dev_utterances: int, force: bool, shared: str, *,
+         out_root: str | Path | None = None, measure_sets: tuple[str, ...] = MEASURE_SETS) -> str:
+    """Pack ``exp``'s trained model as ``<out_root>/<name>`` (default: the package's shipped models)
+    if it beats the one there on dev WER; see the module docstring."""
     from ds2ray.decode.base import DecoderConfig
-    from ds2ray.pretrained import PACKAGE_DIR, find
+    from ds2ray.pretrained import MODEL_FILE, PACKAGE_DIR, ShippedModel
     from ds2ray.pretrained.pack import pack_model
+
+    out_root = Path(out_root) if out_root is not None else PACKAGE_DIR
 
     recipe = exp.recipe
     checkpoint = exp.checkpoint()
@@ -133,7 +140,7 @@ def ship(exp: Experiment, name: str, dev_utterances: int, force: bool, shared: s
     entries = dev_sample(exp, dev_utterances)
     t0 = time.time()
     new_wer = beam_wer(checkpoint, entries, decoder)
-    shipped = find(name)
+    shipped = ShippedModel(name, out_root / name) if (out_root / name / MODEL_FILE).is_file() else None
     old_wer = beam_wer(str(shipped.folder), entries, shipped.beam_config()) if shipped is not None else None
     report: dict[str, Any] = {"checkpoint": checkpoint, "dev_utterances": len(entries), "dev_wer_beam": new_wer,
                               "shipped_dev_wer_beam": old_wer, "measure_s": round(time.time() - t0, 1)}
@@ -169,13 +176,12 @@ def ship(exp: Experiment, name: str, dev_utterances: int, force: bool, shared: s
                 "wer_beam": new_wer, "previous_wer_beam": old_wer},
         "weaknesses": WEAKNESSES,
     }
-    result = pack_model(checkpoint, PACKAGE_DIR / name, card=card, lm=str(exp.lm), tuned=exp.best_json,
-                        measure_data=shared, measure_sets=("pocketsphinx", "speechbrain", "an4", "alsa_sounds",
-                                                           "speechocean762"))
-    report.update(shipped=True, folder=str(PACKAGE_DIR / name), bytes=getattr(result, "total_bytes", None))
+    result = pack_model(checkpoint, out_root / name, card=card, lm=str(exp.lm), tuned=exp.best_json,
+                        measure_data=shared, measure_sets=measure_sets)
+    report.update(shipped=True, folder=str(out_root / name), bytes=result.total_bytes)
     write_json(exp.root / "ship.json", report)
     was = f"{old_wer:.4f}" if old_wer is not None else "none shipped"
-    return f"shipped to {PACKAGE_DIR / name}: dev WER {new_wer:.4f} (was {was})"
+    return f"shipped to {out_root / name} ({result.total_bytes / 1e6:.1f} MB): dev WER {new_wer:.4f} (was {was})"
 
 
 def main(argv: list[str] | None = None) -> int:
