@@ -18,13 +18,14 @@ APT_PACKAGES := espeak-ng sox libsox-fmt-all flite chromium cmake build-essentia
 DEMO_ARGS ?=
 TEST_ARGS ?=
 
-.PHONY: setup apt venv kenlm gru demo test bench clean-venv help
+.PHONY: setup apt venv kenlm gru demo test bench gpu-check clean-venv help
 
 help:
 	@echo "make demo    install everything, then run the demo job (synthetic corpus on a local Ray)"
 	@echo "make test    install everything, then run the tests"
 	@echo "make setup   install only (idempotent: a re-run takes seconds)"
 	@echo "make bench   run the benchmarks in bench/"
+	@echo "make gpu-check  every GPU path measured in <= 8 min (a CPU dry run without a GPU)"
 
 setup: apt venv kenlm gru
 
@@ -74,6 +75,11 @@ test: setup
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Training MFU, profile scaling, GPU features, test and serve latency: bench/gpu_check.py. Without a
+# CUDA device it is a CPU dry run of the same code (about a minute).
+gpu-check: setup
+	@$(PY) bench/gpu_check.py
 
 clean-venv:
 	rm -rf $(VENV)
