@@ -55,3 +55,17 @@ class ConfigBase:
 
 def _is_tuple_field(f: dataclasses.Field) -> bool:
     return "tuple" in str(f.type).lower()
+
+
+def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
+    """A JSON file holding one object; errors name ``what`` (e.g. ``--tuned``) and the file."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what}: {path} not found") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{what}: {path} is not valid JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{what}: {path} must hold a JSON object")
+    return data

@@ -8,7 +8,6 @@ checkpoint is a shipped model's name, e.g. ``en``, and neither ``lm`` nor ``tune
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 _ALIASES = {"ctc_greedy": "greedy", "ctc_beam_search": "beam"}
@@ -18,15 +17,9 @@ _TUNED_FIELDS = ("alpha", "beta", "beam_width", "lm_path", "unigrams", "beam_pru
 
 def read_tuned(path: str) -> dict[str, Any]:
     """``best.json`` from the tune command: needs numeric ``alpha`` and ``beta``."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"--tuned: {path} not found") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"--tuned: {path} is not valid JSON ({err})") from err
-    if not isinstance(data, dict):
-        raise ValueError(f"--tuned: {path} must hold a JSON object with 'alpha' and 'beta'")
+    from ds2ray.config import read_json_object
+
+    data = read_json_object(path, "--tuned")
     for key in ("alpha", "beta"):
         if not isinstance(data.get(key), (int, float)) or isinstance(data.get(key), bool):
             raise ValueError(f"--tuned: {path} needs a number in field {key!r}, got {data.get(key)!r}")

@@ -139,18 +139,9 @@ def measure_model(folder: str | Path, data_dir: str | Path, sets: Sequence[str],
 
 # --- packing -------------------------------------------------------------------------------------
 def _read_json(source: str | Path | Mapping[str, Any], what: str) -> dict[str, Any]:
-    if isinstance(source, Mapping):
-        return dict(source)
-    try:
-        with open(source, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{what}: {source} not found") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{what}: {source} is not valid JSON ({err})") from err
-    if not isinstance(data, dict):
-        raise ValueError(f"{what}: {source} must hold a JSON object")
-    return data
+    from ds2ray.config import read_json_object
+
+    return dict(source) if isinstance(source, Mapping) else read_json_object(source, what)
 
 
 def shipped_tuned(tuned: Mapping[str, Any]) -> dict[str, Any]:
