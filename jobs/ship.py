@@ -50,6 +50,8 @@ WEAKNESSES = [
     "Small CPU model (3.9M parameters, 3 x bi-GRU 256) trained for hours, not weeks: expect high WER on "
     "open-vocabulary speech; the 4-gram LM does much of the work.",
     "Words outside the LM's 41k-word vocabulary are rarely recognised with beam search.",
+    "Native read English (the pocketsphinx and speechbrain sets, LibriVox-style sentences) and spelled "
+    "letters (an4) are far behind pocketsphinx on the same files: see the table above.",
 ]
 
 

@@ -200,6 +200,12 @@ def render_model_card(card: Mapping[str, Any]) -> str:
             ("audio-hours seen", _num(training.get("audio_hours_seen"))),
             ("hardware", str(training.get("hardware") or "—"))]
     out += [f"- {k}: {v}" for k, v in rows if v != "—"] + [""]
+    dev = card.get("dev") or {}
+    if _is_number(dev.get("wer_beam")):  # what `python -m jobs.ship` compares before replacing a model
+        before = dev.get("previous_wer_beam")
+        out += [f"Dev WER (beam + LM) {dev['wer_beam']:.4f} on {dev.get('set', 'the dev set')}"
+                + (f"; the model it replaced: {before:.4f}" if _is_number(before) else "; the first model shipped")
+                + ". A new model replaces this one only below it.", ""]
 
     lm = card.get("lm") or {}
     tuned = card.get("tuned") or {}

@@ -60,13 +60,14 @@ std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor w_hh, tor
       at::parallel_for(0, B, kRowGrain, [&](int64_t begin, int64_t end) {
         for (int64_t b = begin; b < end; ++b) {
           const int64_t base = t * D * B + d * B + b;
-          const float* gi_row = gi_p + ((d * T + t) * B + b) * G;
-          const float* gh_row = gh_p + b * G;
-          const float* h_row = hs_p + base * H;
-          float* h_next = hs_p + (base + D * B) * H;
-          float* rz_row = rz_p + base * 2 * H;
-          float* n_row = n_p + base * H;
-          float* ghn_row = ghn_p + base * H;
+          const float* __restrict__ gi_row = gi_p + ((d * T + t) * B + b) * G;
+          const float* __restrict__ gh_row = gh_p + b * G;
+          const float* __restrict__ h_row = hs_p + base * H;
+          float* __restrict__ h_next = hs_p + (base + D * B) * H;
+          float* __restrict__ rz_row = rz_p + base * 2 * H;
+          float* __restrict__ n_row = n_p + base * H;
+          float* __restrict__ ghn_row = ghn_p + base * H;
+#pragma omp simd
           for (int64_t j = 0; j < H; ++j) {
             const float r = sigmoid(gi_row[j] + gh_row[j]);
             const float z = sigmoid(gi_row[H + j] + gh_row[H + j]);
@@ -113,15 +114,16 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor grad_out, torch::Tensor w_
       at::parallel_for(0, B, kRowGrain, [&](int64_t begin, int64_t end) {
         for (int64_t b = begin; b < end; ++b) {
           const int64_t base = t * D * B + d * B + b;
-          const float* go = go_p + base * H;
-          const float* h_prev = hs_p + base * H;  // hs[t] is the state before step t
-          const float* rzr = rz_p + base * 2 * H;
-          const float* nr = n_p + base * H;
-          const float* ghn = ghn_p + base * H;
-          float* pre = pre_p + base * G;
-          float* rec = rec_p + base * G;
-          float* dhr = dh_p + b * H;
-          float* dhzr = dhz_p + b * H;
+          const float* __restrict__ go = go_p + base * H;
+          const float* __restrict__ h_prev = hs_p + base * H;  // hs[t] is the state before step t
+          const float* __restrict__ rzr = rz_p + base * 2 * H;
+          const float* __restrict__ nr = n_p + base * H;
+          const float* __restrict__ ghn = ghn_p + base * H;
+          float* __restrict__ pre = pre_p + base * G;
+          float* __restrict__ rec = rec_p + base * G;
+          const float* __restrict__ dhr = dh_p + b * H;
+          float* __restrict__ dhzr = dhz_p + b * H;
+#pragma omp simd
           for (int64_t j = 0; j < H; ++j) {
             const float g = dhr[j] + go[j];
             const float r = rzr[j], z = rzr[H + j], nv = nr[j];
