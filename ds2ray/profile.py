@@ -184,10 +184,13 @@ def measure_steps(steps_csv: str | Path, warmup_steps: int) -> tuple[int, float,
     if len(rows) <= warmup_steps:
         raise RuntimeError(f"{steps_csv}: only {len(rows)} step(s) logged, not more than the {warmup_steps} warmup steps")
     elapsed = [float(r["elapsed_s"]) for r in rows]
-    rate = [float(r["audio_s_per_s"]) for r in rows]
-    audio = sum(rate[i] * (elapsed[i] - elapsed[i - 1]) for i in range(warmup_steps, len(rows)) if i > 0)
-    if warmup_steps == 0:
-        audio += rate[0] * elapsed[0]
+    if "window_audio_s" in rows[0]:  # the audio each step trained, summed over workers: exact
+        audio = sum(float(r["window_audio_s"]) for r in rows[warmup_steps:])
+    else:  # older logs: rate x duration (the rate's clock is rank 0's, the duration the mean over ranks)
+        rate = [float(r["audio_s_per_s"]) for r in rows]
+        audio = sum(rate[i] * (elapsed[i] - elapsed[i - 1]) for i in range(warmup_steps, len(rows)) if i > 0)
+        if warmup_steps == 0:
+            audio += rate[0] * elapsed[0]
     start = elapsed[warmup_steps - 1] if warmup_steps > 0 else 0.0
     return len(rows) - warmup_steps, elapsed[-1] - start, audio
 

@@ -11,6 +11,7 @@
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -19,7 +20,11 @@ namespace {
 // Rows (direction x batch item) per parallel chunk: small batches stay on one thread.
 constexpr int64_t kRowGrain = 8;
 
-inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+// Arguments are clamped where float32 results saturate anyway (sigmoid(+-30) and tanh(+-15) round to
+// their limits or to values far below what training resolves), so the vectorised expf/tanhf of a
+// -ffast-math build (which assumes finite results) never see an overflowing input.
+inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-std::min(30.0f, std::max(-30.0f, x)))); }
+inline float tanh_(float x) { return std::tanh(std::min(15.0f, std::max(-15.0f, x))); }
 
 void check_inputs(const torch::Tensor& gi, const torch::Tensor& w_hh, const torch::Tensor& b_hh) {
   TORCH_CHECK(gi.dim() == 4 && gi.is_contiguous() && gi.scalar_type() == torch::kFloat32 && gi.device().is_cpu(),
@@ -72,7 +77,7 @@ std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor w_hh, tor
             const float r = sigmoid(gi_row[j] + gh_row[j]);
             const float z = sigmoid(gi_row[H + j] + gh_row[H + j]);
             const float hn = gh_row[2 * H + j];
-            const float nv = std::tanh(gi_row[2 * H + j] + r * hn);
+            const float nv = tanh_(gi_row[2 * H + j] + r * hn);
             rz_row[j] = r;
             rz_row[H + j] = z;
             ghn_row[j] = hn;
