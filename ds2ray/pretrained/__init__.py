@@ -21,7 +21,6 @@ package. This module imports nothing heavy: the checkpoint loader imports it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -84,19 +83,11 @@ class ShippedModel:
 
     def card(self) -> dict[str, Any]:
         """card.json as a dict (``{}`` when absent)."""
-        path = self.card_path
-        if path is None:
-            return {}
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        return _json_or_empty(self.card_path, CARD_FILE)
 
     def tuned(self) -> dict[str, Any]:
         """tuned.json as a dict (``{}`` when absent)."""
-        path = self.tuned_path
-        if path is None:
-            return {}
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        return _json_or_empty(self.tuned_path, TUNED_FILE)
 
     def beam_config(self):
         """The :class:`~ds2ray.decode.base.DecoderConfig` this model decodes with by default: beam search
@@ -114,6 +105,12 @@ class ShippedModel:
     @property
     def size_bytes(self) -> int:
         return sum(self.files().values())
+
+
+def _json_or_empty(path: str | None, what: str) -> dict[str, Any]:
+    from ds2ray.config import read_json_object
+
+    return {} if path is None else read_json_object(path, what)
 
 
 def search_path() -> list[Path]:
