@@ -17,7 +17,7 @@ or ``fp16`` sends the gradients at half width in ``flat`` mode (half the bytes; 
 neutral, so off by default).
 
 Both average gradients over ranks: DDP divides each rank's gradient by the world size and sums;
-``flat`` sums and divides. With two ranks the two are equal bit for bit (halving is exact).
+``flat`` sums and divides (equal to float rounding; ``tests/train/test_gradsync.py`` compares the two).
 """
 
 from __future__ import annotations
