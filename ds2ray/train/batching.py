@@ -2,7 +2,8 @@
 
 - Utterances sorted by length (with a small seeded jitter after the first epoch, so batch
   composition changes between epochs) are cut greedily into batches whose padded size
-  (``len(batch) * longest``) stays under ``max_frames``.
+  (``len(batch) * longest``) stays under ``max_frames``: :func:`ds2ray.inference.batches.cut_batches`,
+  the cutter evaluation and inference use too.
 - SortaGrad (DS2 section 3.1): the first epoch visits batches in ascending length; later epochs
   shuffle the batch order, in runs of ``world_size`` neighbouring batches: the ranks of one DDP
   step get batches of similar length. (At equal padded frames a batch of long utterances costs more
@@ -22,26 +23,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ds2ray.inference.batches import cut_batches
 
-def cut_batches(lengths: Sequence[int], order: Sequence[int], max_frames: int, max_size: int = 0) -> list[list[int]]:
-    """Cut ``order`` (indices into ``lengths``) into consecutive batches of padded size <= ``max_frames``.
-
-    An utterance longer than ``max_frames`` on its own becomes a batch of one.
-    """
-    batches: list[list[int]] = []
-    batch: list[int] = []
-    longest = 0
-    for i in order:
-        n = int(lengths[i])
-        new_longest = max(longest, n)
-        if batch and ((len(batch) + 1) * new_longest > max_frames or (max_size and len(batch) >= max_size)):
-            batches.append(batch)
-            batch, new_longest = [], n
-        batch.append(int(i))
-        longest = new_longest
-    if batch:
-        batches.append(batch)
-    return batches
+__all__ = ["cut_batches", "epoch_batches", "padding_efficiency", "rank_batches", "shard"]
 
 
 def epoch_batches(lengths: Sequence[int], epoch: int, *, seed: int, max_frames: int, max_size: int = 0,

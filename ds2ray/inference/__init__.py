@@ -1,0 +1,8 @@
+"""Inference: a checkpoint's acoustic model run over audio, in batches that are mostly speech.
+
+- :mod:`ds2ray.inference.batches`: the one batch cutter (padded size = batch size x longest member),
+  shared by training (:mod:`ds2ray.train.batching`), evaluation (:mod:`ds2ray.evaluate`), the runner
+  below and, through it, serving.
+- :mod:`ds2ray.inference.model`: :class:`~ds2ray.inference.model.AcousticModel`, built from a
+  checkpoint alone: audio -> features -> per-frame log-probs.
+"""
