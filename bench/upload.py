@@ -129,7 +129,7 @@ def bench_upload(manifest: Path, endpoint: str, server_pid: int, args, work: Pat
 def bench_read(manifest: Path, dest: str, work: Path) -> dict:
     from ds2ray.data.audio import load_audio
     from ds2ray.data.manifest import read_manifest
-    from ds2ray.data.shards import ShardStreamDataset
+    from ds2ray.data.shard_stream import ShardStreamDataset
 
     def timed(name: str, samples) -> tuple[str, dict]:
         t0 = time.perf_counter()

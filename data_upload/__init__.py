@@ -3,6 +3,6 @@ destination, verify them, and write cloud manifests that ``ds2ray`` reads like l
 
 Modules, in pipeline order: ``plan`` (which entries go in which shard), ``pack`` (tar + checksums),
 ``storage`` (destination, retries, credential scrubbing), ``upload`` (the run), ``cli``. The library
-side (reading references and shards, streaming) is :mod:`ds2ray.data.shards`; ``ds2ray`` never
-imports this package.
+side is :mod:`ds2ray.tarmember` (member references), :mod:`ds2ray.data.shards` (reading shards and
+the index) and :mod:`ds2ray.data.shard_stream` (streaming); ``ds2ray`` never imports this package.
 """

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 from ds2ray import fileio
 from ds2ray.data.audio import AudioError
-from ds2ray.data.shards import MemberRef, validate_member_name
+from ds2ray.tarmember import MemberRef, validate_member_name
 
 from data_upload.plan import SampleGroup, ShardPlan, Skipped
 

@@ -1,7 +1,7 @@
 """Streaming reader over tar shards: each DDP rank and DataLoader worker reads distinct shards.
 
-Use through :mod:`ds2ray.data.shards` (``from ds2ray.data.shards import ShardStreamDataset``), which
-defines the shard layout, member references and the index this module reads.
+The shard layout and the index this module reads are :mod:`ds2ray.data.shards`; member references
+are :mod:`ds2ray.tarmember`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from ds2ray import fileio
 from ds2ray.data.manifest import ManifestEntry
-from ds2ray.data.shards import (BALANCE_MODES, STREAM_BLOCK_SIZE, MemberRef, ShardError, ShardInfo, ShardRecord,
-                                is_member_ref, iter_shard, read_index, shard_fs)
+from ds2ray.data.shards import ShardInfo, ShardRecord, iter_shard, read_index
+from ds2ray.tarmember import MemberRef, ShardError, is_member_ref
 
 log = logging.getLogger(__name__)
+
+BALANCE_MODES = ("truncate", "pad")  # see plan_epoch
 
 
 @dataclass(frozen=True)
@@ -222,13 +224,13 @@ class ShardStreamDataset(IterableDataset):
 
     def _read_shard(self, shard: ShardInfo) -> Iterator[ShardRecord]:
         source = self._local_copy(shard) if self.cache_dir else shard.url
-        if not fileio.is_url(source) or source.startswith("file://"):
-            path = source[len("file://"):] if source.startswith("file://") else source
+        if fileio.is_local(source):
+            path = fileio.local_path(source)
             with open(path, "rb", buffering=1 << 20) as fh:
                 yield from _with_shard_url(iter_shard(fh, path), shard.url)
             return
-        fs, path = shard_fs(source)
-        with fs.open(path, "rb", block_size=STREAM_BLOCK_SIZE, cache_type="readahead") as fh:
+        fs, path = fileio.filesystem(source)
+        with fs.open(path, "rb", block_size=fileio.REMOTE_BLOCK_SIZE, cache_type="readahead") as fh:
             yield from iter_shard(fh, shard.url)
 
     def _local_copy(self, shard: ShardInfo) -> str:
@@ -241,7 +243,7 @@ class ShardStreamDataset(IterableDataset):
         path = os.path.join(self.cache_dir, name)
         if os.path.exists(path) and (not shard.bytes or os.path.getsize(path) == shard.bytes):
             return path
-        fs, rpath = shard_fs(shard.url)
+        fs, rpath = fileio.filesystem(shard.url)
         fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=f".{name}.", suffix=".tmp")
         os.close(fd)
         try:

@@ -2,7 +2,7 @@
 
 Map-style training (the default) reads each member of a cloud manifest with its own ranged GET, in
 any order, so SortaGrad and global duration buckets work, at one request per utterance. Streaming
-reads whole shards sequentially through :class:`~ds2ray.data.shards.ShardStreamDataset` (shard-level
+reads whole shards sequentially through :class:`~ds2ray.data.shard_stream.ShardStreamDataset` (shard-level
 shuffle, a shuffle buffer, distinct shards per rank and loader worker, an optional local cache): one
 request per shard, the way to train from object storage at scale.
 
@@ -33,7 +33,8 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ds2ray.data.manifest import ManifestEntry
-from ds2ray.data.shards import ShardFailure, ShardSample, ShardStreamDataset, is_member_ref
+from ds2ray.data.shard_stream import ShardFailure, ShardSample, ShardStreamDataset
+from ds2ray.tarmember import is_member_ref
 from ds2ray.train.dataset import Batch, Failure, Sample, SpeechDataset, collate
 
 

@@ -5,18 +5,16 @@ equal rates are exact ties. Ties are broken, in order, by: fewer errors of the o
 tuning on WER and vice versa), the smaller ``alpha`` (the weaker LM), the smaller ``beta``. The
 result never depends on the order in which points finished.
 
-Files written by :func:`write_results` in the output folder:
-
-- ``points.csv`` / ``points.json``: every point (alpha-major order) with WER, CER and their counts;
-- ``best.json``: the best ``alpha`` and ``beta`` plus the decoder settings they were tuned with
-  (``lm_path``, ``beam_width``, ...): the ``--tuned`` file of ``ds2ray test``, ``infer`` and ``serve``.
+What goes into the files (:func:`ds2ray.tune.output.write_results` writes them): every point's row
+(:meth:`PointResult.to_row`, :data:`CSV_FIELDS`), the whole result (:meth:`TuneResult.to_dict`) and
+``best.json`` (:meth:`TuneResult.best_json`): the best ``alpha`` and ``beta`` plus the decoder settings
+they were tuned with (``lm_path``, ``beam_width``, ...), the ``--tuned`` file of ``ds2ray test``,
+``infer`` and ``serve``.
 """
 
 from __future__ import annotations
 
 import csv
-import io
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -130,10 +128,6 @@ class TuneResult:
         return self.best.beta
 
     @property
-    def best_error(self) -> float:
-        return self.best.rate(self.error_rate_type)
-
-    @property
     def table(self) -> list[dict[str, Any]]:
         return [p.to_row() for p in self.points]
 
@@ -157,40 +151,6 @@ class TuneResult:
         return (f"best: alpha {b.alpha:g}, beta {b.beta:g} -> {kind.upper()} {b.rate(kind):.4f} "
                 f"(WER {b.wer:.4f}, CER {b.cer:.4f}) over {len(self.points)} points, {self.num_utterances} utterances, "
                 f"{self.elapsed_s:.1f} s")
-
-
-def _atomic_text(path: str, text: str) -> None:
-    from ds2ray import fileio
-
-    with fileio.atomic_write(path, "wb") as fh:
-        fh.write(text.encode("utf-8"))
-
-
-def csv_text(points: Sequence[PointResult]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for p in points:
-        writer.writerow(p.to_row())
-    return buf.getvalue()
-
-
-def write_results(result: TuneResult, out_dir: str, *, plot: bool = True) -> dict[str, str]:
-    """``points.csv``, ``points.json``, ``best.json`` and (``plot``) ``error_surface.png`` in ``out_dir``."""
-    os.makedirs(out_dir, exist_ok=True)
-    files = {name: os.path.join(out_dir, name) for name in ("points.csv", "points.json", "best.json")}
-    _atomic_text(files["points.csv"], csv_text(result.points))
-    _atomic_text(files["points.json"], json.dumps(result.to_dict(), indent=1) + "\n")
-    _atomic_text(files["best.json"], json.dumps(result.best_json(), indent=2) + "\n")
-    partial = os.path.join(out_dir, PARTIAL_CSV)
-    if os.path.exists(partial):
-        os.remove(partial)
-    if plot:
-        from ds2ray.tune.surface import plot_error_surface
-
-        files["error_surface.png"] = plot_error_surface(result, os.path.join(out_dir, "error_surface.png"))
-    result.files = files
-    return files
 
 
 #: Points are appended here as they arrive (a killed run keeps them); removed when the run ends.

@@ -44,7 +44,8 @@ from ds2ray.decode.base import DecoderConfig
 from ds2ray.metrics import default_error_rate_type
 from ds2ray.tune.grid import GridSpec, TwoStageSpec
 from ds2ray.tune.plain import beam_config, check_inputs, evaluate_point, reference_texts, run_points
-from ds2ray.tune.results import PointResult, Progress, TuneResult, in_grid_order, point_metrics, write_results
+from ds2ray.tune.output import write_results
+from ds2ray.tune.results import PointResult, Progress, TuneResult, in_grid_order, point_metrics
 
 if TYPE_CHECKING:
     from ds2ray.data.vocab import Vocabulary

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from data_upload.upload import UploadConfig, upload_manifest
 from ds2ray.data.audio import load_audio
 from ds2ray.data.manifest import read_manifest
-from ds2ray.data.shards import (MemberRef, ShardStreamDataset, UnsafeMemberError, iter_shard, plan_epoch,
-                                validate_member_name)
+from ds2ray.data.shard_stream import ShardStreamDataset, plan_epoch
+from ds2ray.data.shards import iter_shard
+from ds2ray.tarmember import MemberRef, UnsafeMemberError, validate_member_name
 from ds2ray.fileio import open_file
 
 

@@ -13,9 +13,10 @@ from data_upload.upload import UploadConfig, upload_manifest
 from ds2ray.cli import main
 from ds2ray.data.audio import load_audio
 from ds2ray.data.manifest import read_manifest
-from ds2ray.data import shards
 from ds2ray import fileio
-from ds2ray.data.shards import MemberRef, ShardStreamDataset, read_index
+from ds2ray.data.shard_stream import ShardStreamDataset
+from ds2ray.data.shards import read_index
+from ds2ray.tarmember import MemberRef
 
 
 
@@ -109,7 +110,7 @@ def test_multipart_shard_verified_by_etag(s3, tmp_path, monkeypatch):
                                          verify="read", check="header"))
     assert (again.uploaded, again.reused) == (0, 1)
     entry = read_manifest(f"{dest}/manifest.jsonl")[0]
-    monkeypatch.setattr(shards, "WHOLE_MEMBER_LIMIT", 2**20)  # read this member lazily, block by block
+    monkeypatch.setattr(fileio, "WHOLE_MEMBER_LIMIT", 2**20)  # read this member lazily, block by block
     np.testing.assert_array_equal(load_audio(entry.audio_filepath, offset=300.0, duration=1.0),
                                   load_audio(str(tmp_path / "big.wav"), offset=300.0, duration=1.0))
 

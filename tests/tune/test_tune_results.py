@@ -11,7 +11,8 @@ import pytest
 
 from ds2ray.metrics import ErrorCounts
 from ds2ray.tune.grid import GridSpec
-from ds2ray.tune.results import PointResult, TuneResult, select_best, write_results
+from ds2ray.tune.output import write_results
+from ds2ray.tune.results import PointResult, TuneResult, select_best
 
 
 def _pt(alpha: float, beta: float, word_err: int, char_err: int) -> PointResult:
