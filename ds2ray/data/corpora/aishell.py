@@ -13,11 +13,12 @@ normalised with all spaces removed. Writes ``manifest.{train,dev,test}.jsonl``.
 
 from __future__ import annotations
 
-import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
-from ds2ray.data.corpora import common
+from ds2ray.config import ConfigBase
+from ds2ray.data.corpora import Corpus, common
 
 log = logging.getLogger(__name__)
 
@@ -30,26 +31,37 @@ SPLITS = ("train", "dev", "test")
 TRANSCRIPT = Path("transcript") / "aishell_transcript_v0.8.txt"
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    common.add_output_arguments(p)
-    common.add_source_arguments(p, "AISHELL-1", "data_aishell/ with transcript/ and wav/")
-    common.add_mirror_argument(p)
+@dataclass(frozen=True)
+class AishellOptions(ConfigBase):
+    """``ds2ray prepare aishell`` flags; ``source`` (``--data-dir``) is where the archive goes."""
+
+    num_workers: int = common.num_workers_option()
+    source_dir: str | None = common.source_dir_option("AISHELL-1", "data_aishell/ with transcript/ and wav/")
+    remove_archives: bool = common.remove_archives_option()
+    mirror: str = common.mirror_option()
+
+    def __post_init__(self) -> None:
+        common.check_num_workers(self)
+        common.check_mirror(self)
 
 
-def run(args: argparse.Namespace) -> dict[str, str]:
-    todo = common.pending_splits(args.out_dir, SPLITS, args.overwrite)
-    if args.source_dir:
-        root = _aishell_root(common.require_dir(args.source_dir, "AISHELL folder"))
+def prepare_aishell(out_dir: Path, source: Path | None, options: AishellOptions, *,
+                    overwrite: bool = False) -> dict[str, Path]:
+    """``manifest.{train,dev,test}.jsonl``; ``source``: where the archive is downloaded and
+    extracted (default ``out_dir``), unless ``options.source_dir`` names an extracted tree."""
+    data_dir = common.download_dir(out_dir, source, options.source_dir)
+    todo = common.pending_splits(out_dir, SPLITS, overwrite)
+    if options.source_dir:
+        root = _aishell_root(common.require_dir(options.source_dir, "AISHELL folder"))
     else:
-        root = common.data_dir(args) / "data_aishell"
+        root = data_dir / "data_aishell"
         if todo:
             from ds2ray.data.corpora.download import Resource, download_and_extract
 
-            resource = Resource(f"{common.mirror_url(args.mirror)}/{URL_PATH}", md5=MD5)
-            download_and_extract(resource, common.data_dir(args) / "downloads", common.data_dir(args),
-                                 remove_archive=args.remove_archives)
+            resource = Resource(f"{common.mirror_url(options.mirror)}/{URL_PATH}", md5=MD5)
+            download_and_extract(resource, data_dir / "downloads", data_dir, remove_archive=options.remove_archives)
     if todo:
-        extract_speaker_archives(root / "wav", remove=args.remove_archives)
+        extract_speaker_archives(root / "wav", remove=options.remove_archives)
     found: dict[str, list[common.Utterance]] = {}
 
     def split(name: str):
@@ -57,8 +69,8 @@ def run(args: argparse.Namespace) -> dict[str, str]:
             found.update(collect(root))
         return found[name]
 
-    return common.run_splits(args.out_dir, {s: (lambda s=s: split(s)) for s in SPLITS},
-                             overwrite=args.overwrite, num_workers=args.num_workers)
+    return common.run_splits(out_dir, {s: (lambda s=s: split(s)) for s in SPLITS},
+                             overwrite=overwrite, num_workers=options.num_workers)
 
 
 def _aishell_root(source: Path) -> Path:
@@ -121,3 +133,7 @@ def collect(root: Path) -> dict[str, list[common.Utterance]]:
     if len(transcripts) > len(seen):
         log.warning("%d AISHELL transcript(s) have no audio file", len(transcripts) - len(seen))
     return result
+
+
+CORPUS = Corpus("aishell", HELP, AishellOptions, prepare_aishell, out_flag=common.OUT_DIR,
+                source_flag=common.data_dir_flag("AISHELL-1"), overwrite_flag=common.OVERWRITE)

@@ -14,12 +14,14 @@ Writes ``manifest.{train,test}.jsonl``.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from ds2ray.data.corpora import common
+from ds2ray.config import ConfigBase
+from ds2ray.data.corpora import Corpus, common
+from ds2ray.data.corpora.flags import check, option
 
 log = logging.getLogger(__name__)
 
@@ -38,29 +40,41 @@ _LINE = re.compile(r"^(?P<text>.*?)\s*\((?P<id>[^()\s]+)\)\s*$")
 _TAG = re.compile(r"</?s>|<sil>", re.IGNORECASE)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    common.add_output_arguments(p)
-    common.add_source_arguments(p, "AN4", "an4/ with etc/*.transcription and wav/an4_clstk, wav/an4test_clstk")
-    p.add_argument("--url", default=URL, help=f"archive URL (default: CMU; NeMo's copy: {NEMO_MIRROR})")
-    p.add_argument("--sha256", default=None, help="verify the downloaded archive against this sha256")
-    p.add_argument("--md5", default=None, help="verify the downloaded archive against this md5")
+@dataclass(frozen=True)
+class AN4Options(ConfigBase):
+    """``ds2ray prepare an4`` flags; ``source`` (``--data-dir``) is where the archive goes."""
+
+    num_workers: int = common.num_workers_option()
+    source_dir: str | None = common.source_dir_option(
+        "AN4", "an4/ with etc/*.transcription and wav/an4_clstk, wav/an4test_clstk")
+    remove_archives: bool = common.remove_archives_option()
+    url: str = option(URL, f"archive URL (default: CMU; NeMo's copy: {NEMO_MIRROR})")
+    sha256: str | None = option(None, "verify the downloaded archive against this sha256")
+    md5: str | None = option(None, "verify the downloaded archive against this md5")
+
+    def __post_init__(self) -> None:
+        common.check_num_workers(self)
+        check("://" in self.url, self, "url", "must be a URL")
 
 
-def run(args: argparse.Namespace) -> dict[str, str]:
-    todo = common.pending_splits(args.out_dir, SPLITS, args.overwrite)
-    if args.source_dir:
-        source = common.require_dir(args.source_dir, "AN4 folder")
-        root = source / "an4" if (source / "an4").is_dir() else source
+def prepare_an4(out_dir: Path, source: Path | None, options: AN4Options, *,
+                overwrite: bool = False) -> dict[str, Path]:
+    """``manifest.{train,test}.jsonl``; ``source``: where the archive is downloaded and extracted
+    (default ``out_dir``), unless ``options.source_dir`` names an extracted tree."""
+    data_dir = common.download_dir(out_dir, source, options.source_dir)
+    todo = common.pending_splits(out_dir, SPLITS, overwrite)
+    if options.source_dir:
+        src = common.require_dir(options.source_dir, "AN4 folder")
+        root = src / "an4" if (src / "an4").is_dir() else src
     else:
-        root = common.data_dir(args) / "an4"
+        root = data_dir / "an4"
         if todo:
             from ds2ray.data.corpora.download import Resource, download_and_extract
 
-            resource = Resource(args.url, md5=args.md5, sha256=args.sha256)
-            download_and_extract(resource, common.data_dir(args) / "downloads", common.data_dir(args),
-                                 remove_archive=args.remove_archives)
-    return common.run_splits(args.out_dir, {s: (lambda s=s: collect(root, s)) for s in SPLITS},
-                             overwrite=args.overwrite, num_workers=args.num_workers)
+            resource = Resource(options.url, md5=options.md5, sha256=options.sha256)
+            download_and_extract(resource, data_dir / "downloads", data_dir, remove_archive=options.remove_archives)
+    return common.run_splits(out_dir, {s: (lambda s=s: collect(root, s)) for s in SPLITS},
+                             overwrite=overwrite, num_workers=options.num_workers)
 
 
 def parse_transcription_line(line: str) -> tuple[str, str] | None:
@@ -104,3 +118,7 @@ def collect(root: Path, split: str) -> list[common.Utterance]:
     if len(audio) > len(used):
         log.warning("AN4 %s: %d audio file(s) without transcript skipped", split, len(audio) - len(used))
     return utterances
+
+
+CORPUS = Corpus("an4", HELP, AN4Options, prepare_an4, out_flag=common.OUT_DIR,
+                source_flag=common.data_dir_flag("AN4"), overwrite_flag=common.OVERWRITE)

@@ -7,13 +7,15 @@ Imports stay light at module level: builders are imported when the CLI parser is
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from ds2ray.data.corpora import PathFlag
+from ds2ray.data.corpora.flags import check, option
 
 log = logging.getLogger(__name__)
 
@@ -58,34 +60,50 @@ class BuildReport:
 
 
 # --------------------------------------------------------------------------- flags
-def add_output_arguments(p: argparse.ArgumentParser) -> None:
-    """``--out-dir``, ``--overwrite``, ``--num-workers``: every builder has them."""
-    p.add_argument("--out-dir", required=True,
-                   help="folder for the manifests (manifest.<split>.jsonl); audio paths inside it are "
-                        "stored relative to it")
-    p.add_argument("--overwrite", action="store_true",
-                   help="rebuild manifests that already exist (finished ones are skipped otherwise)")
-    p.add_argument("--num-workers", type=int, default=min(8, os.cpu_count() or 1),
-                   help="threads reading audio headers (and downloading, where a corpus has many files)")
+#: ``--out-dir`` and ``--overwrite`` of the corpus builders; ``--data-dir`` is their ``source``.
+OUT_DIR = PathFlag("--out-dir", "folder for the manifests (manifest.<split>.jsonl); audio paths inside it are "
+                                "stored relative to it", required=True)
+OVERWRITE = PathFlag("--overwrite", "rebuild manifests that already exist (finished ones are skipped otherwise)")
+NUM_WORKERS = min(8, os.cpu_count() or 1)
 
 
-def add_source_arguments(p: argparse.ArgumentParser, corpus: str, layout: str) -> None:
-    """``--data-dir`` (download + extract) or ``--source-dir`` (already extracted)."""
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--data-dir", default=None,
-                   help=f"where {corpus} archives are downloaded (DIR/downloads) and extracted "
-                        "(default: --out-dir)")
-    g.add_argument("--source-dir", default=None,
-                   help=f"an already extracted {corpus} tree ({layout}); nothing is downloaded")
-    p.add_argument("--remove-archives", action="store_true",
-                   help="delete each downloaded archive once it is extracted (its marker file remains, "
-                        "so re-runs still skip it)")
+def data_dir_flag(corpus: str) -> PathFlag:
+    return PathFlag("--data-dir", f"where {corpus} archives are downloaded (DIR/downloads) and extracted "
+                                  "(default: --out-dir)", group="source")
 
 
-def add_mirror_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mirror", default="www",
-                   help=f"OpenSLR mirror: one of {', '.join(OPENSLR_MIRRORS)} or a base URL "
-                        "(the archive path resources/N/FILE is appended); checksums are always verified")
+def num_workers_option() -> Any:
+    return option(NUM_WORKERS, "threads reading audio headers (and downloading, where a corpus has many files)")
+
+
+def source_dir_option(corpus: str, layout: str) -> Any:
+    """``--source-dir``: an extracted tree (exclusive with ``--data-dir``, the builder's ``source``)."""
+    return option(None, f"an already extracted {corpus} tree ({layout}); nothing is downloaded", group="source")
+
+
+def remove_archives_option() -> Any:
+    return option(False, "delete each downloaded archive once it is extracted (its marker file remains, "
+                         "so re-runs still skip it)")
+
+
+def mirror_option() -> Any:
+    return option("www", f"OpenSLR mirror: one of {', '.join(OPENSLR_MIRRORS)} or a base URL "
+                         "(the archive path resources/N/FILE is appended); checksums are always verified")
+
+
+def check_num_workers(options: Any) -> None:
+    check(isinstance(options.num_workers, int) and options.num_workers >= 1, options, "num_workers",
+          "must be an integer >= 1")
+
+
+def check_fraction(options: Any, name: str) -> None:
+    value = getattr(options, name)
+    check(isinstance(value, (int, float)) and 0 <= value < 1, options, name, "must be a share in [0, 1)")
+
+
+def check_mirror(options: Any) -> None:
+    check(options.mirror in OPENSLR_MIRRORS or "://" in options.mirror, options, "mirror",
+          f"must be one of {sorted(OPENSLR_MIRRORS)} or a URL")
 
 
 def mirror_url(mirror: str) -> str:
@@ -95,8 +113,13 @@ def mirror_url(mirror: str) -> str:
     return base.rstrip("/")
 
 
-def data_dir(args: argparse.Namespace) -> Path:
-    return Path(args.data_dir or args.out_dir).expanduser()
+def download_dir(out_dir: Path, source: Path | None, source_dir: str | None) -> Path:
+    """Where archives are downloaded and extracted: ``source`` (``--data-dir``), else ``out_dir``.
+    ``source`` and an extracted ``source_dir`` exclude each other."""
+    if source is not None and source_dir:
+        raise ValueError(f"give either a data folder to download into ({source}) or an extracted tree "
+                         f"(source_dir {source_dir}), not both")
+    return Path(source or out_dir).expanduser()
 
 
 def manifest_path(out_dir: str | Path, split: str) -> Path:
@@ -239,15 +262,13 @@ def find_files(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
 
 
 def run_splits(out_dir: str | Path, splits: Mapping[str, Callable[[], Sequence[Utterance]]], *,
-               overwrite: bool, num_workers: int) -> dict[str, str]:
+               overwrite: bool, num_workers: int) -> dict[str, Path]:
     """Write each split whose manifest is missing (or all with ``overwrite``); return every path."""
     out_dir = Path(out_dir).expanduser()
     todo = set(pending_splits(out_dir, list(splits), overwrite, log_skipped=True))
     result = {}
     for split, collect in splits.items():
         if split in todo:
-            path, _ = write_split(out_dir, split, collect(), num_workers=num_workers)
-        else:
-            path = str(manifest_path(out_dir, split))
-        result[split] = path
+            write_split(out_dir, split, collect(), num_workers=num_workers)
+        result[split] = manifest_path(out_dir, split)
     return result

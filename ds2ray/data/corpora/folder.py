@@ -15,12 +15,14 @@ or ``manifest.{train,dev,test}.jsonl`` when split.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
-from ds2ray.data.corpora import common
+from ds2ray.config import ConfigBase
+from ds2ray.data.corpora import Corpus, PathFlag, common
+from ds2ray.data.corpora.flags import check, option
 
 log = logging.getLogger(__name__)
 
@@ -28,42 +30,53 @@ HELP = "a local folder of audio with sidecar .txt/.lab transcripts or a transcri
 
 SIDECAR_SUFFIXES = (".txt", ".lab")
 TABLE_NAMES = ("transcripts.tsv", "transcripts.csv")
+LANGUAGES = ("en", "zh", "auto")
 _HEADER_WORDS = {"filename", "file", "file_name", "path", "audio", "audio_filepath", "wav", "name", "id"}
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    common.add_output_arguments(p)
-    p.add_argument("--source-dir", required=True, help="folder with the recordings (searched recursively)")
-    p.add_argument("--transcripts", default=None,
-                   help="a .tsv (filename<TAB>text) or .csv (filename,text) table; default: "
-                        "SOURCE/transcripts.tsv or .csv if present, otherwise sidecar .txt/.lab files")
-    p.add_argument("--language", choices=("en", "zh", "auto"), default="auto",
-                   help="text normalisation: English or Mandarin (no spaces); auto-detected by default")
-    p.add_argument("--speaker-from-dir", action="store_true",
-                   help="use the name of each recording's folder as its speaker")
-    p.add_argument("--dev-fraction", type=float, default=0.0,
-                   help="share of utterances for dev (whole speakers when speakers are known)")
-    p.add_argument("--test-fraction", type=float, default=0.0,
-                   help="share of utterances for test (whole speakers when speakers are known)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split")
+@dataclass(frozen=True)
+class FolderOptions(ConfigBase):
+    """``ds2ray prepare folder`` flags; ``source`` (``--source-dir``) is the folder of recordings."""
+
+    num_workers: int = common.num_workers_option()
+    transcripts: str | None = option(
+        None, "a .tsv (filename<TAB>text) or .csv (filename,text) table; default: "
+              "SOURCE/transcripts.tsv or .csv if present, otherwise sidecar .txt/.lab files")
+    language: str = option("auto", "text normalisation: English or Mandarin (no spaces); auto-detected by default",
+                           choices=LANGUAGES)
+    speaker_from_dir: bool = option(False, "use the name of each recording's folder as its speaker")
+    dev_fraction: float = option(0.0, "share of utterances for dev (whole speakers when speakers are known)")
+    test_fraction: float = option(0.0, "share of utterances for test (whole speakers when speakers are known)")
+    seed: int = option(0, "seed of the split")
+
+    def __post_init__(self) -> None:
+        common.check_num_workers(self)
+        check(self.language in LANGUAGES, self, "language", f"must be one of {LANGUAGES}")
+        common.check_fraction(self, "dev_fraction")
+        common.check_fraction(self, "test_fraction")
 
 
-def run(args: argparse.Namespace) -> dict[str, str]:
-    source = common.require_dir(args.source_dir, "audio folder")
-    names = ["all"] if args.dev_fraction <= 0 and args.test_fraction <= 0 else \
-        ["train"] + [n for n, f in (("dev", args.dev_fraction), ("test", args.test_fraction)) if f > 0]
+def prepare_folder(out_dir: Path, source: Path | None, options: FolderOptions, *,
+                   overwrite: bool = False) -> dict[str, Path]:
+    """``manifest.all.jsonl``, or ``manifest.{train,dev,test}.jsonl`` with a dev/test fraction;
+    ``source``: the folder of recordings (required)."""
+    if source is None:
+        raise ValueError("folder: no source folder; pass the folder of recordings (--source-dir)")
+    source = common.require_dir(source, "audio folder")
+    names = ["all"] if options.dev_fraction <= 0 and options.test_fraction <= 0 else \
+        ["train"] + [n for n, f in (("dev", options.dev_fraction), ("test", options.test_fraction)) if f > 0]
     cache: dict[str, list[common.Utterance]] = {}
 
     def split(name: str) -> list[common.Utterance]:
         if not cache:
-            utts = collect(source, transcripts=args.transcripts, language=args.language,
-                           speaker_from_dir=args.speaker_from_dir)
-            cache.update(common.split_by_speaker(utts, {"dev": args.dev_fraction, "test": args.test_fraction},
-                                                 seed=args.seed, train_name=names[0]))
+            utts = collect(source, transcripts=options.transcripts, language=options.language,
+                           speaker_from_dir=options.speaker_from_dir)
+            cache.update(common.split_by_speaker(utts, {"dev": options.dev_fraction, "test": options.test_fraction},
+                                                 seed=options.seed, train_name=names[0]))
         return cache[name]
 
-    return common.run_splits(args.out_dir, {n: (lambda n=n: split(n)) for n in names},
-                             overwrite=args.overwrite, num_workers=args.num_workers)
+    return common.run_splits(out_dir, {n: (lambda n=n: split(n)) for n in names},
+                             overwrite=overwrite, num_workers=options.num_workers)
 
 
 def _table(source: Path, transcripts: str | None) -> Path | None:
@@ -161,3 +174,9 @@ def collect(source: Path, *, transcripts: str | None = None, language: str = "au
     return [common.Utterance(str(f), normalize_text(text, lang),
                              speaker=f.parent.name if speaker_from_dir else None)
             for f, text in sorted(found.items())]
+
+
+CORPUS = Corpus("folder", HELP, FolderOptions, prepare_folder, out_flag=common.OUT_DIR,
+                source_flag=PathFlag("--source-dir", "folder with the recordings (searched recursively)",
+                                     required=True),
+                overwrite_flag=common.OVERWRITE)

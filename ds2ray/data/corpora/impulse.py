@@ -7,19 +7,24 @@ before the direct-path peak delays the augmented speech by that much.
 
 from __future__ import annotations
 
-import argparse
-from functools import partial
+from dataclasses import dataclass
+from pathlib import Path
 
-from ds2ray.data.corpora.noise import _split, build_audio_list
-from ds2ray.data.corpora.noise import add_arguments as _add_arguments
+from ds2ray.data.corpora import Corpus
+from ds2ray.data.corpora.noise import NoiseOptions, prepare_audio_list, list_flags
 
 HELP = "manifest of room impulse responses under a folder (for the 'impulse' augmentor)"
 
-add_arguments = partial(_add_arguments, what="impulse-response")
+
+@dataclass(frozen=True)
+class ImpulseOptions(NoiseOptions):
+    """``ds2ray prepare impulse`` flags: the same as ``noise``'s."""
 
 
-def run(args: argparse.Namespace) -> dict[str, str]:
-    report = build_audio_list(args.from_dir, args.out, what="impulse", extensions=_split(args.extensions),
-                              min_duration=args.min_duration, max_duration=args.max_duration, force=args.force)
-    print(report.summary())
-    return {"impulse": args.out}
+def prepare_impulse(out: Path, source: Path | None, options: ImpulseOptions, *,
+                    overwrite: bool = False) -> dict[str, Path]:
+    """An audio list: ``out`` is the manifest file itself, ``source`` the folder of impulse responses."""
+    return prepare_audio_list("impulse", out, source, options, overwrite)
+
+
+CORPUS = Corpus("impulse", HELP, ImpulseOptions, prepare_impulse, **list_flags("impulse-response"))

@@ -11,11 +11,13 @@ and writes ``manifest.<part>.jsonl`` per part with the speaker id and lower-case
 
 from __future__ import annotations
 
-import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
-from ds2ray.data.corpora import common
+from ds2ray.config import ConfigBase
+from ds2ray.data.corpora import Corpus, common
+from ds2ray.data.corpora.flags import check, option
 
 log = logging.getLogger(__name__)
 
@@ -37,36 +39,53 @@ DEFAULT_DOWNLOAD_PARTS = ("dev-clean", "test-clean", "train-clean-100")
 RESOURCE_PATH = "resources/12"
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    common.add_output_arguments(p)
-    common.add_source_arguments(p, "LibriSpeech", "LibriSpeech/<part>/<spk>/<chapter>/ with .trans.txt and .flac")
-    common.add_mirror_argument(p)
-    p.add_argument("--parts", nargs="+", choices=(*PARTS, "all"), default=None, metavar="PART",
-                   help=f"parts to prepare: {', '.join(PARTS)}, or 'all' (960 h of training audio). "
-                        f"Default: with --source-dir every part found there, otherwise "
-                        f"{' '.join(DEFAULT_DOWNLOAD_PARTS)}")
+@dataclass(frozen=True)
+class LibriSpeechOptions(ConfigBase):
+    """``ds2ray prepare librispeech`` flags; ``source`` (``--data-dir``) is where archives go."""
+
+    num_workers: int = common.num_workers_option()
+    source_dir: str | None = common.source_dir_option(
+        "LibriSpeech", "LibriSpeech/<part>/<spk>/<chapter>/ with .trans.txt and .flac")
+    remove_archives: bool = common.remove_archives_option()
+    mirror: str = common.mirror_option()
+    parts: tuple[str, ...] | None = option(
+        None, f"parts to prepare: {', '.join(PARTS)}, or 'all' (960 h of training audio). "
+              f"Default: with --source-dir every part found there, otherwise {' '.join(DEFAULT_DOWNLOAD_PARTS)}",
+        choices=(*PARTS, "all"), metavar="PART")
+
+    def __post_init__(self) -> None:
+        common.check_num_workers(self)
+        common.check_mirror(self)
+        if self.parts is not None:
+            object.__setattr__(self, "parts", tuple(self.parts))
+            check(bool(self.parts) and set(self.parts) <= {*PARTS, "all"}, self, "parts",
+                  f"must name some of {', '.join(PARTS)} or 'all'")
 
 
-def run(args: argparse.Namespace) -> dict[str, str]:
-    parts = _parts(args)
-    todo = common.pending_splits(args.out_dir, parts, args.overwrite)
-    if args.source_dir:
-        root = _librispeech_root(common.require_dir(args.source_dir, "LibriSpeech folder"))
+def prepare_librispeech(out_dir: Path, source: Path | None, options: LibriSpeechOptions, *,
+                        overwrite: bool = False) -> dict[str, Path]:
+    """One manifest per part; ``source``: where archives are downloaded and extracted (default
+    ``out_dir``), unless ``options.source_dir`` names an extracted tree."""
+    data_dir = common.download_dir(out_dir, source, options.source_dir)
+    parts = _parts(options)
+    todo = common.pending_splits(out_dir, parts, overwrite)
+    if options.source_dir:
+        root = _librispeech_root(common.require_dir(options.source_dir, "LibriSpeech folder"))
     else:
-        root = common.data_dir(args) / "LibriSpeech"
+        root = data_dir / "LibriSpeech"
         if todo:
-            _download(todo, common.data_dir(args), common.mirror_url(args.mirror), args.remove_archives)
+            _download(todo, data_dir, common.mirror_url(options.mirror), options.remove_archives)
     return common.run_splits(
-        args.out_dir, {part: (lambda part=part: collect(root / part)) for part in parts},
-        overwrite=args.overwrite, num_workers=args.num_workers)
+        out_dir, {part: (lambda part=part: collect(root / part)) for part in parts},
+        overwrite=overwrite, num_workers=options.num_workers)
 
 
-def _parts(args: argparse.Namespace) -> list[str]:
-    if args.parts:
-        return list(PARTS) if "all" in args.parts else list(dict.fromkeys(args.parts))
-    if not args.source_dir:
+def _parts(options: LibriSpeechOptions) -> list[str]:
+    if options.parts:
+        return list(PARTS) if "all" in options.parts else list(dict.fromkeys(options.parts))
+    if not options.source_dir:
         return list(DEFAULT_DOWNLOAD_PARTS)
-    root = _librispeech_root(common.require_dir(args.source_dir, "LibriSpeech folder"))
+    root = _librispeech_root(common.require_dir(options.source_dir, "LibriSpeech folder"))
     found = [p for p in PARTS if (root / p).is_dir()]
     if not found:
         raise FileNotFoundError(f"no LibriSpeech part folders ({', '.join(PARTS)}) in {root}")
@@ -109,3 +128,7 @@ def collect(part_dir: Path) -> list[common.Utterance]:
         log.warning("%s: %d transcript line(s) without audio skipped, e.g. %s",
                     part_dir.name, len(missing), missing[0])
     return utterances
+
+
+CORPUS = Corpus("librispeech", HELP, LibriSpeechOptions, prepare_librispeech, out_flag=common.OUT_DIR,
+                source_flag=common.data_dir_flag("LibriSpeech"), overwrite_flag=common.OVERWRITE)

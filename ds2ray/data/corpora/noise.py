@@ -8,11 +8,14 @@ Unreadable files are skipped with a warning and counted.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ds2ray.config import ConfigBase
+from ds2ray.data.corpora import Corpus, PathFlag
+from ds2ray.data.corpora.flags import check, option
 
 log = logging.getLogger(__name__)
 
@@ -20,21 +23,47 @@ HELP = "manifest of background-noise recordings under a folder (for the 'noise' 
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "opus", "mp3", "sph")
 
 
-def add_arguments(p: argparse.ArgumentParser, what: str = "noise") -> None:
-    p.add_argument("--from", dest="from_dir", required=True, help=f"folder with {what} audio files (searched recursively)")
-    p.add_argument("--out", required=True, help="manifest (JSON lines) to write")
-    p.add_argument("--extensions", default=",".join(AUDIO_EXTENSIONS),
-                   help="comma-separated file extensions to include (default: %(default)s)")
-    p.add_argument("--min-duration", type=float, default=0.0, help="skip files shorter than this (s)")
-    p.add_argument("--max-duration", type=float, default=None, help="skip files longer than this (s)")
-    p.add_argument("--force", action="store_true", help="rebuild even if --out exists")
+@dataclass(frozen=True)
+class NoiseOptions(ConfigBase):
+    """``ds2ray prepare noise`` flags (``--from`` is ``source``, ``--out`` the manifest, ``--force``
+    is ``overwrite``)."""
+
+    extensions: str = option(",".join(AUDIO_EXTENSIONS),
+                             "comma-separated file extensions to include (default: %(default)s)")
+    min_duration: float = option(0.0, "skip files shorter than this (s)")
+    max_duration: float | None = option(None, "skip files longer than this (s)")
+
+    def __post_init__(self) -> None:
+        check(bool(_split(self.extensions)), self, "extensions", "must name at least one file extension")
+        check(self.min_duration >= 0, self, "min_duration", "must be >= 0")
+        check(self.max_duration is None or self.max_duration > self.min_duration, self, "max_duration",
+              f"must be > min_duration ({self.min_duration})")
 
 
-def run(args: argparse.Namespace) -> dict[str, str]:
-    report = build_audio_list(args.from_dir, args.out, what="noise", extensions=_split(args.extensions),
-                              min_duration=args.min_duration, max_duration=args.max_duration, force=args.force)
+def prepare_noise(out: Path, source: Path | None, options: NoiseOptions, *,
+                  overwrite: bool = False) -> dict[str, Path]:
+    """An audio list: ``out`` is the manifest file itself (not a folder), ``source`` the folder of
+    noise recordings. Prints what was written (or that an existing list was kept)."""
+    return prepare_audio_list("noise", out, source, options, overwrite)
+
+
+def prepare_audio_list(what: str, out: Path, source: Path | None, options: NoiseOptions,
+                  overwrite: bool) -> dict[str, Path]:
+    if source is None:
+        raise ValueError(f"{what}: no source folder; pass the folder of recordings (--from)")
+    report = build_audio_list(source, out, what=what, extensions=_split(options.extensions),
+                              min_duration=options.min_duration, max_duration=options.max_duration,
+                              force=overwrite)
     print(report.summary())
-    return {"noise": args.out}
+    return {what: Path(out)}
+
+
+def list_flags(what: str) -> dict:
+    """The CLI names of an audio list's ``out``, ``source`` and ``overwrite``."""
+    return {"out_flag": PathFlag("--out", "manifest (JSON lines) to write", required=True),
+            "source_flag": PathFlag("--from", f"folder with {what} audio files (searched recursively)",
+                                    required=True, metavar="FROM_DIR"),
+            "overwrite_flag": PathFlag("--force", "rebuild even if --out exists")}
 
 
 @dataclass
@@ -96,3 +125,6 @@ def build_audio_list(folder: str | Path, out: str | Path, *, what: str, extensio
 
 def _split(extensions: str) -> tuple[str, ...]:
     return tuple(e.strip() for e in extensions.split(",") if e.strip())
+
+
+CORPUS = Corpus("noise", HELP, NoiseOptions, prepare_noise, **list_flags("noise"))

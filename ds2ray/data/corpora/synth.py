@@ -15,7 +15,6 @@ Re-runnable: WAVs are written under temp names and renamed, a re-run reuses fini
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import hashlib
 import json
@@ -30,12 +29,16 @@ from importlib import resources
 from pathlib import Path
 
 from ds2ray import fileio
+from ds2ray.config import ConfigBase
+from ds2ray.data.corpora import Corpus, PathFlag
+from ds2ray.data.corpora.flags import check, option
 
 log = logging.getLogger(__name__)
 
 HELP = "synthesize a corpus with espeak-ng (and flite/festival) voices; held-out voices for dev/test"
 SPLITS = ("train", "dev", "test")
 BALANCE = ("voice", "engine")
+ESPEAK_VARIANTS = ("listed", "all")
 _LATER_FIELDS = {"balance": "voice", "espeak_variants": "listed"}
 
 
@@ -61,7 +64,7 @@ class SynthConfig:
         object.__setattr__(self, "engines", tuple(self.engines))
         if self.balance not in BALANCE:
             raise ValueError(f"SynthConfig.balance must be one of {BALANCE}, got {self.balance!r}")
-        if self.espeak_variants not in ("listed", "all"):
+        if self.espeak_variants not in ESPEAK_VARIANTS:
             raise ValueError(f"SynthConfig.espeak_variants must be 'listed' or 'all', got {self.espeak_variants!r}")
 
     def to_dict(self) -> dict:
@@ -100,45 +103,78 @@ class Job:
     pitch: float
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out-dir", required=True, help="corpus folder (wav/ and manifest.{train,dev,test}.jsonl)")
-    p.add_argument("--text", default=None, help="sentence file, one per line (default: built-in English list)")
-    p.add_argument("--engines", default="espeak",
-                   help="comma-separated TTS engines: espeak (espeak-ng), flite, festival; 'all' = every installed one")
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--hours", type=float, default=None, help="target total audio hours (default 1.0)")
-    size.add_argument("--num-utterances", type=int, default=None, help="exact number of utterances instead")
-    p.add_argument("--dev-fraction", type=float, default=0.05, help="share of utterances (and sentences) for dev")
-    p.add_argument("--test-fraction", type=float, default=0.05, help="share of utterances (and sentences) for test")
-    p.add_argument("--heldout-timbres", type=int, default=3, help="voice timbres held out for dev and for test each")
-    p.add_argument("--speed-range", type=float, nargs=2, default=(0.85, 1.2), metavar=("MIN", "MAX"),
-                   help="speaking-rate factors")
-    p.add_argument("--pitch-range", type=float, nargs=2, default=(0.7, 1.3), metavar=("MIN", "MAX"),
-                   help="pitch factors")
-    p.add_argument("--sample-rate", type=int, default=16000, help="output sample rate")
-    p.add_argument("--seed", type=int, default=0, help="corpus seed")
-    p.add_argument("--balance", choices=BALANCE, default="voice",
-                   help="voice: uniform over all voices (espeak-ng's many variants dominate); "
-                        "engine: an equal share of utterances per engine, then uniform over its voices")
-    p.add_argument("--espeak-variants", choices=("listed", "all"), default="listed",
-                   help="espeak-ng voice variants: a fixed list, or every installed one (not whispering)")
-    p.add_argument("--num-workers", type=int, default=os.cpu_count() or 1, help="parallel synthesis workers")
-    p.add_argument("--overwrite", action="store_true", help="rebuild even if a finished corpus with other settings exists")
+@dataclass(frozen=True)
+class SynthOptions(ConfigBase):
+    """``ds2ray prepare synth`` flags; :meth:`config` turns them into a :class:`SynthConfig`."""
+
+    text: str | None = option(None, "sentence file, one per line (default: built-in English list)")
+    engines: str = option("espeak", "comma-separated TTS engines: espeak (espeak-ng), flite, festival; "
+                                    "'all' = every installed one")
+    hours: float | None = option(None, "target total audio hours (default 1.0)", group="size")
+    num_utterances: int | None = option(None, "exact number of utterances instead", group="size")
+    dev_fraction: float = option(0.05, "share of utterances (and sentences) for dev")
+    test_fraction: float = option(0.05, "share of utterances (and sentences) for test")
+    heldout_timbres: int = option(3, "voice timbres held out for dev and for test each")
+    speed_range: tuple[float, float] = option((0.85, 1.2), "speaking-rate factors", metavar=("MIN", "MAX"))
+    pitch_range: tuple[float, float] = option((0.7, 1.3), "pitch factors", metavar=("MIN", "MAX"))
+    sample_rate: int = option(16000, "output sample rate")
+    seed: int = option(0, "corpus seed")
+    balance: str = option("voice", "voice: uniform over all voices (espeak-ng's many variants dominate); "
+                                   "engine: an equal share of utterances per engine, then uniform over its voices",
+                          choices=BALANCE)
+    espeak_variants: str = option("listed", "espeak-ng voice variants: a fixed list, or every installed one "
+                                            "(not whispering)", choices=ESPEAK_VARIANTS)
+    num_workers: int = option(os.cpu_count() or 1, "parallel synthesis workers")
+
+    def __post_init__(self) -> None:
+        for name in ("speed_range", "pitch_range"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        check(bool(self.engine_names()), self, "engines", "must name at least one TTS engine")
+        check(self.hours is None or self.num_utterances is None, self, "num_utterances",
+              f"cannot be combined with hours={self.hours!r}; give one of them")
+        check(self.hours is None or self.hours > 0, self, "hours", "must be > 0")
+        check(self.num_utterances is None or self.num_utterances >= 1, self, "num_utterances", "must be >= 1")
+        for name in ("dev_fraction", "test_fraction"):
+            check(0 <= getattr(self, name) < 1, self, name, "must be a share in [0, 1)")
+        check(self.heldout_timbres >= 0, self, "heldout_timbres", "must be >= 0")
+        for name in ("speed_range", "pitch_range"):
+            lo_hi = getattr(self, name)
+            check(len(lo_hi) == 2 and 0 < lo_hi[0] <= lo_hi[1], self, name, "must be (MIN, MAX) with 0 < MIN <= MAX")
+        check(self.sample_rate > 0, self, "sample_rate", "must be > 0")
+        check(self.balance in BALANCE, self, "balance", f"must be one of {BALANCE}")
+        check(self.espeak_variants in ESPEAK_VARIANTS, self, "espeak_variants", f"must be one of {ESPEAK_VARIANTS}")
+        check(self.num_workers >= 1, self, "num_workers", "must be >= 1")
+
+    def engine_names(self) -> tuple[str, ...]:
+        """``engines`` as names; ``all`` stays ``("all",)`` until :meth:`config` resolves it."""
+        return tuple(e.strip() for e in self.engines.split(",") if e.strip())
+
+    def config(self) -> SynthConfig:
+        """The corpus settings (``engines="all"``: every installed engine, checked now)."""
+        engines = self.engine_names()
+        if engines == ("all",):
+            from ds2ray.data.corpora.tts import ENGINES
+
+            engines = tuple(n for n in ENGINES if ENGINES[n].available())
+        return SynthConfig(
+            text=self.text, engines=engines,
+            hours=None if self.num_utterances else (self.hours if self.hours is not None else 1.0),
+            num_utterances=self.num_utterances, dev_fraction=self.dev_fraction, test_fraction=self.test_fraction,
+            heldout_timbres=self.heldout_timbres, min_speed=self.speed_range[0], max_speed=self.speed_range[1],
+            min_pitch=self.pitch_range[0], max_pitch=self.pitch_range[1], sample_rate=self.sample_rate,
+            seed=self.seed, balance=self.balance, espeak_variants=self.espeak_variants)
 
 
-def run(args: argparse.Namespace) -> dict[str, str]:
-    from ds2ray.data.corpora.tts import ENGINES
-
-    engines = tuple(n for n in ENGINES if ENGINES[n].available()) if args.engines == "all" else \
-        tuple(e.strip() for e in args.engines.split(",") if e.strip())
-    cfg = SynthConfig(
-        text=args.text, engines=engines,
-        hours=None if args.num_utterances else (args.hours if args.hours is not None else 1.0),
-        num_utterances=args.num_utterances, dev_fraction=args.dev_fraction, test_fraction=args.test_fraction,
-        heldout_timbres=args.heldout_timbres, min_speed=args.speed_range[0], max_speed=args.speed_range[1],
-        min_pitch=args.pitch_range[0], max_pitch=args.pitch_range[1], sample_rate=args.sample_rate,
-        seed=args.seed, balance=args.balance, espeak_variants=args.espeak_variants)
-    return synthesize_corpus(cfg, Path(args.out_dir), num_workers=args.num_workers, overwrite=args.overwrite)
+def prepare_synth(out_dir: Path, source: Path | None, options: SynthOptions, *,
+                  overwrite: bool = False) -> dict[str, Path]:
+    """Synthesize ``out_dir/wav/`` and ``manifest.{train,dev,test}.jsonl``; there is no ``source``
+    (the text is ``options.text`` or the built-in list)."""
+    if source is not None:
+        raise ValueError(f"synth: the corpus is synthesized and takes no source folder (got {source}); "
+                         "give a sentence file as the text option (--text) instead")
+    manifests = synthesize_corpus(options.config(), Path(out_dir), num_workers=options.num_workers,
+                                  overwrite=overwrite)
+    return {split: Path(path) for split, path in manifests.items()}
 
 
 def load_sentences(path: str | None) -> list[str]:
@@ -345,3 +381,9 @@ def _write_wav_atomic(path: Path, audio, sample_rate: int) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     sf.write(str(tmp), audio, sample_rate, subtype="PCM_16", format="WAV")
     os.replace(tmp, path)
+
+
+CORPUS = Corpus(
+    "synth", HELP, SynthOptions, prepare_synth,
+    out_flag=PathFlag("--out-dir", "corpus folder (wav/ and manifest.{train,dev,test}.jsonl)", required=True),
+    overwrite_flag=PathFlag("--overwrite", "rebuild even if a finished corpus with other settings exists"))

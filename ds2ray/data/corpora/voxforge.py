@@ -16,14 +16,16 @@ the speaker (every ``anonymous`` session counts as its own speaker).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin
 
-from ds2ray.data.corpora import common
+from ds2ray.config import ConfigBase
+from ds2ray.data.corpora import Corpus, common
+from ds2ray.data.corpora.flags import check, option
 
 log = logging.getLogger(__name__)
 
@@ -33,46 +35,65 @@ BASE_URL = "http://www.repository.voxforge1.org/downloads/SpeechCorpus/Trunk/Aud
 _DIALECT = re.compile(r"pronunciation\s+dialect\s*:\s*(.+)", re.IGNORECASE)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    common.add_output_arguments(p)
-    common.add_source_arguments(p, "VoxForge", "one folder per session with etc/PROMPTS and wav/ or flac/")
-    p.add_argument("--base-url", default=BASE_URL, help="index page listing the session .tgz archives")
-    p.add_argument("--max-archives", type=int, default=None,
-                   help="download only the first N archives of the index (sorted by name), for a quick sample")
-    p.add_argument("--dialects", nargs="+", default=None, metavar="DIALECT",
-                   help="keep sessions whose README 'Pronunciation dialect' contains one of these words "
-                        "(e.g. american british indian); default: all")
-    p.add_argument("--dev-fraction", type=float, default=0.0,
-                   help="share of utterances for a speaker-disjoint dev split (default 0: one manifest)")
-    p.add_argument("--test-fraction", type=float, default=0.0,
-                   help="share of utterances for a speaker-disjoint test split (default 0: one manifest)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the speaker split")
-    p.add_argument("--retries", type=int, default=3, help="download attempts per archive after the first")
+@dataclass(frozen=True)
+class VoxForgeOptions(ConfigBase):
+    """``ds2ray prepare voxforge`` flags; ``source`` (``--data-dir``) is where archives go."""
+
+    num_workers: int = common.num_workers_option()
+    source_dir: str | None = common.source_dir_option(
+        "VoxForge", "one folder per session with etc/PROMPTS and wav/ or flac/")
+    remove_archives: bool = common.remove_archives_option()
+    base_url: str = option(BASE_URL, "index page listing the session .tgz archives")
+    max_archives: int | None = option(
+        None, "download only the first N archives of the index (sorted by name), for a quick sample")
+    dialects: tuple[str, ...] | None = option(
+        None, "keep sessions whose README 'Pronunciation dialect' contains one of these words "
+              "(e.g. american british indian); default: all", metavar="DIALECT")
+    dev_fraction: float = option(
+        0.0, "share of utterances for a speaker-disjoint dev split (default 0: one manifest)")
+    test_fraction: float = option(
+        0.0, "share of utterances for a speaker-disjoint test split (default 0: one manifest)")
+    seed: int = option(0, "seed of the speaker split")
+    retries: int = option(3, "download attempts per archive after the first")
+
+    def __post_init__(self) -> None:
+        common.check_num_workers(self)
+        if self.dialects is not None:
+            object.__setattr__(self, "dialects", tuple(self.dialects))
+        check(self.max_archives is None or self.max_archives >= 1, self, "max_archives", "must be >= 1")
+        common.check_fraction(self, "dev_fraction")
+        common.check_fraction(self, "test_fraction")
+        check(self.retries >= 0, self, "retries", "must be >= 0")
 
 
-def run(args: argparse.Namespace) -> dict[str, str]:
-    split_names = _split_names(args.dev_fraction, args.test_fraction)
-    todo = common.pending_splits(args.out_dir, split_names, args.overwrite)
-    if args.source_dir:
-        sessions_root = common.require_dir(args.source_dir, "VoxForge folder")
+def prepare_voxforge(out_dir: Path, source: Path | None, options: VoxForgeOptions, *,
+                     overwrite: bool = False) -> dict[str, Path]:
+    """``manifest.all.jsonl`` or speaker-disjoint ``train/dev/test``; ``source``: where archives are
+    downloaded and extracted (default ``out_dir``), unless ``options.source_dir`` names extracted
+    sessions."""
+    data_dir = common.download_dir(out_dir, source, options.source_dir)
+    split_names = _split_names(options.dev_fraction, options.test_fraction)
+    todo = common.pending_splits(out_dir, split_names, overwrite)
+    if options.source_dir:
+        sessions_root = common.require_dir(options.source_dir, "VoxForge folder")
     else:
-        sessions_root = common.data_dir(args) / "audio"
+        sessions_root = data_dir / "audio"
         if todo:
-            fetch_sessions(args.base_url, common.data_dir(args), max_archives=args.max_archives,
-                           num_workers=args.num_workers, retries=args.retries,
-                           remove_archives=args.remove_archives)
+            fetch_sessions(options.base_url, data_dir, max_archives=options.max_archives,
+                           num_workers=options.num_workers, retries=options.retries,
+                           remove_archives=options.remove_archives)
     cache: dict[str, list[common.Utterance]] = {}
 
     def split(name: str) -> list[common.Utterance]:
         if not cache:
-            utts = collect(sessions_root, dialects=args.dialects)
+            utts = collect(sessions_root, dialects=list(options.dialects) if options.dialects else None)
             cache.update(common.split_by_speaker(
-                utts, {"dev": args.dev_fraction, "test": args.test_fraction}, seed=args.seed,
+                utts, {"dev": options.dev_fraction, "test": options.test_fraction}, seed=options.seed,
                 train_name="all" if split_names == ["all"] else "train"))
         return cache[name]
 
-    return common.run_splits(args.out_dir, {s: (lambda s=s: split(s)) for s in split_names},
-                             overwrite=args.overwrite, num_workers=args.num_workers)
+    return common.run_splits(out_dir, {s: (lambda s=s: split(s)) for s in split_names},
+                             overwrite=overwrite, num_workers=options.num_workers)
 
 
 def _split_names(dev: float, test: float) -> list[str]:
@@ -231,3 +252,7 @@ def collect(root: Path, *, dialects: list[str] | None = None) -> list[common.Utt
     if missing:
         log.warning("%d prompt(s) without audio skipped, e.g. %s", len(missing), missing[0])
     return utterances
+
+
+CORPUS = Corpus("voxforge", HELP, VoxForgeOptions, prepare_voxforge, out_flag=common.OUT_DIR,
+                source_flag=common.data_dir_flag("VoxForge"), overwrite_flag=common.OVERWRITE)
