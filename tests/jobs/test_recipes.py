@@ -45,14 +45,14 @@ def test_config_yaml_is_serialized_dataclasses_only(name):
 def test_config_names_a_real_builder_with_valid_flags_and_a_valid_augmentation(name):
     from ds2ray.augment import AugmentPipeline
     from ds2ray.cli import build_parser
-    from ds2ray.data.corpora import BUILDERS
+    from ds2ray.data.corpora import corpus_names
 
     recipe = RecipeConfig.load(config(name))
     d = recipe.data
     if d.corpus in data_stage.BUILDERS:
         data_stage.OPTIONS[d.corpus](d.args)  # argparse exits on a bad flag
     else:
-        assert d.corpus in BUILDERS
+        assert d.corpus in corpus_names()
         flags = ["--out-dir", "x", *([d.source_flag, "y"] if d.source else []), *d.args]
         build_parser().parse_args(["prepare", d.corpus, *flags])
     if recipe.train.augment_config:
