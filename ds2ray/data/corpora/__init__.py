@@ -3,11 +3,13 @@ manifests. ``ds2ray prepare NAME`` and the recipes run them through :func:`get_c
 
 Every builder module defines
 
-- ``<Corpus>Options``: a frozen dataclass (:class:`ds2ray.config.ConfigBase`) of its settings, one
-  field per ``ds2ray prepare NAME`` flag (``--synth-hours`` -> ``synth_hours``), checked in
-  ``__post_init__`` (errors name the field);
+- ``<Corpus>Options``: a frozen dataclass of its settings
+  (:class:`~ds2ray.data.corpora.flags.CorpusOptions`, a :class:`ds2ray.config.ConfigBase`), one
+  field per ``ds2ray prepare NAME`` flag (``--synth-hours`` -> ``synth_hours``), type- and
+  range-checked in ``__post_init__`` (errors name the field and its flag);
 - ``prepare_<corpus>(out_dir, source, options, *, overwrite=False) -> {split: manifest path}``,
-  writing ``out_dir/manifest.<split>.jsonl``;
+  writing ``out_dir/manifest.<split>.jsonl`` (the audio lists ``noise`` and ``impulse`` write one
+  manifest: their ``out_dir`` argument is that file, ``ds2ray prepare noise --out``);
 - ``CORPUS``: the :class:`Corpus` that ties them together, with the CLI's names for ``out_dir``,
   ``source`` and ``overwrite``.
 

@@ -17,8 +17,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from ds2ray.config import ConfigBase
 from ds2ray.data.corpora import Corpus, common
+from ds2ray.data.corpora.flags import CorpusOptions
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ TRANSCRIPT = Path("transcript") / "aishell_transcript_v0.8.txt"
 
 
 @dataclass(frozen=True)
-class AishellOptions(ConfigBase):
+class AishellOptions(CorpusOptions):
     """``ds2ray prepare aishell`` flags; ``source`` (``--data-dir``) is where the archive goes."""
 
     num_workers: int = common.num_workers_option()
@@ -40,7 +40,7 @@ class AishellOptions(ConfigBase):
     remove_archives: bool = common.remove_archives_option()
     mirror: str = common.mirror_option()
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         common.check_num_workers(self)
         common.check_mirror(self)
 

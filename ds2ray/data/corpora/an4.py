@@ -19,9 +19,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ds2ray.config import ConfigBase
 from ds2ray.data.corpora import Corpus, common
-from ds2ray.data.corpora.flags import check, option
+from ds2ray.data.corpora.flags import CorpusOptions, check, option
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ _TAG = re.compile(r"</?s>|<sil>", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class AN4Options(ConfigBase):
+class AN4Options(CorpusOptions):
     """``ds2ray prepare an4`` flags; ``source`` (``--data-dir``) is where the archive goes."""
 
     num_workers: int = common.num_workers_option()
@@ -52,7 +51,7 @@ class AN4Options(ConfigBase):
     sha256: str | None = option(None, "verify the downloaded archive against this sha256")
     md5: str | None = option(None, "verify the downloaded archive against this md5")
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         common.check_num_workers(self)
         check("://" in self.url, self, "url", "must be a URL")
 

@@ -92,13 +92,12 @@ def mirror_option() -> Any:
 
 
 def check_num_workers(options: Any) -> None:
-    check(isinstance(options.num_workers, int) and options.num_workers >= 1, options, "num_workers",
-          "must be an integer >= 1")
+    check(options.num_workers >= 1, options, "num_workers", "must be >= 1")
 
 
 def check_fraction(options: Any, name: str) -> None:
     value = getattr(options, name)
-    check(isinstance(value, (int, float)) and 0 <= value < 1, options, name, "must be a share in [0, 1)")
+    check(0 <= value < 1, options, name, "must be a share in [0, 1)")
 
 
 def check_mirror(options: Any) -> None:

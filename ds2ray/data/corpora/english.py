@@ -37,9 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from ds2ray import fileio
-from ds2ray.config import ConfigBase
 from ds2ray.data.corpora import Corpus, PathFlag, common
-from ds2ray.data.corpora.flags import check, option
+from ds2ray.data.corpora.flags import CorpusOptions, check, option
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ SPLITS = ("train", "train_real", "dev", "test_speechocean", *TEST_SETS)
 
 
 @dataclass(frozen=True)
-class EnglishOptions(ConfigBase):
+class EnglishOptions(CorpusOptions):
     """``ds2ray prepare english`` flags; ``source`` (``--data-dir``) is the shared real-speech folder."""
 
     synth_hours: float = option(12.0, "hours of synthetic speech (0: none)")
@@ -82,7 +81,7 @@ class EnglishOptions(ConfigBase):
     seed: int = option(0, "seed of the synthetic corpus and the sentence sample")
     num_workers: int = option(os.cpu_count() or 1, "parallel synthesis workers")
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         check(self.synth_hours >= 0, self, "synth_hours", "must be >= 0 (0: no synthetic speech)")
         check(self.synth_utterances >= 0, self, "synth_utterances", "must be >= 0 (0: use synth_hours)")
         check(bool(_names(self.synth_engines)) or not (self.synth_hours or self.synth_utterances), self,

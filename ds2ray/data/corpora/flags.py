@@ -6,8 +6,14 @@ argparse type (``X | None`` -> ``X``), a ``tuple[T, T]`` field takes two values 
 mutually exclusive groups come from the field metadata that :func:`option` writes::
 
     @dataclass(frozen=True)
-    class FsddOptions(ConfigBase):
+    class FsddOptions(CorpusOptions):
         test_speaker: str = option("theo", "the speaker held out for testing")
+
+        def validate(self) -> None:
+            check(bool(self.test_speaker), self, "test_speaker", "must name a speaker")
+
+:class:`CorpusOptions` checks every field's type when an instance is made (a YAML ``12`` for a
+``float`` field becomes ``12.0``, a list for a tuple field a tuple), then calls ``validate``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,19 @@ import types
 import typing
 from typing import Any, Iterable
 
-from ds2ray.config import ConfigError
+from ds2ray.config import ConfigBase, ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusOptions(ConfigBase):
+    """Base of the ``<Corpus>Options`` dataclasses: typed fields, checked in ``__post_init__``."""
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        self.validate()
+
+    def validate(self) -> None:
+        """Range checks of the subclass (raise through :func:`check`)."""
 
 
 def option(default: Any, help: str, *, choices: Iterable[Any] | None = None, metavar: str | tuple[str, ...] | None = None,
@@ -39,6 +57,42 @@ def check(ok: bool, options: Any, field_name: str, message: str) -> None:
     if not ok:
         raise ConfigError(f"{type(options).__name__}.{field_name} ({flag_name(field_name)}) {message}, "
                           f"got {getattr(options, field_name)!r}")
+
+
+def check_types(options: Any) -> None:
+    """Check each field's value against its annotation (``X | None``, ``bool``, ``int``, ``float``,
+    ``str``, ``tuple[X, ...]``, ``tuple[X, X]``), turning ints into floats and lists into tuples
+    where the field says so; a mismatch raises ``ConfigError`` naming the field."""
+    hints = typing.get_type_hints(type(options))
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        if value is None and _optional(hints[f.name]):
+            continue
+        elem, nargs = _flag_spec(hints[f.name])
+        if nargs is None:
+            ok, value = _coerce(elem, value)
+        elif isinstance(value, (list, tuple)) and (nargs == "+" and value or len(value) == nargs):
+            pairs = [_coerce(elem, v) for v in value]
+            ok, value = all(o for o, _ in pairs), tuple(v for _, v in pairs)
+        else:
+            ok = False
+        if not ok:
+            what = {"+": f"a list of {elem.__name__}", None: elem.__name__}.get(nargs, f"{nargs} {elem.__name__}s")
+            raise ConfigError(f"{type(options).__name__}.{f.name} ({flag_name(f.name)}) must be "
+                              f"{'None or ' if _optional(hints[f.name]) else ''}{what}, got {getattr(options, f.name)!r}")
+        object.__setattr__(options, f.name, value)
+
+
+def _optional(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)
+
+
+def _coerce(elem: type, value: Any) -> tuple[bool, Any]:
+    if elem is float and isinstance(value, int) and not isinstance(value, bool):
+        return True, float(value)
+    if elem is int and isinstance(value, bool):
+        return False, value
+    return isinstance(value, elem), value
 
 
 def _flag_spec(tp: Any) -> tuple[type, Any]:

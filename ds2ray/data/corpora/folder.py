@@ -20,9 +20,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from ds2ray.config import ConfigBase
 from ds2ray.data.corpora import Corpus, PathFlag, common
-from ds2ray.data.corpora.flags import check, option
+from ds2ray.data.corpora.flags import CorpusOptions, check, option
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ _HEADER_WORDS = {"filename", "file", "file_name", "path", "audio", "audio_filepa
 
 
 @dataclass(frozen=True)
-class FolderOptions(ConfigBase):
+class FolderOptions(CorpusOptions):
     """``ds2ray prepare folder`` flags; ``source`` (``--source-dir``) is the folder of recordings."""
 
     num_workers: int = common.num_workers_option()
@@ -49,7 +48,7 @@ class FolderOptions(ConfigBase):
     test_fraction: float = option(0.0, "share of utterances for test (whole speakers when speakers are known)")
     seed: int = option(0, "seed of the split")
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         common.check_num_workers(self)
         check(self.language in LANGUAGES, self, "language", f"must be one of {LANGUAGES}")
         common.check_fraction(self, "dev_fraction")

@@ -13,9 +13,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from ds2ray.config import ConfigBase
 from ds2ray.data.corpora import Corpus, PathFlag, common
-from ds2ray.data.corpora.flags import check, option
+from ds2ray.data.corpora.flags import CorpusOptions, check, option
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +23,14 @@ SPLITS = ("train", "dev", "test")
 
 
 @dataclass(frozen=True)
-class FsddOptions(ConfigBase):
+class FsddOptions(CorpusOptions):
     """``ds2ray prepare fsdd`` flags; ``source`` (``--data-dir``) holds FSDD's ``manifest.jsonl``."""
 
     test_speaker: str = option("theo", "the speaker held out for testing")
     dev_fraction: float = option(0.1, "share of the other speakers' recordings for dev")
     seed: int = option(0, "seed of the dev sample")
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         check(bool(self.test_speaker), self, "test_speaker", "must name a speaker")
         common.check_fraction(self, "dev_fraction")
 

@@ -15,9 +15,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from ds2ray.config import ConfigBase
 from ds2ray.data.corpora import Corpus, common
-from ds2ray.data.corpora.flags import check, option
+from ds2ray.data.corpora.flags import CorpusOptions, check, option
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ RESOURCE_PATH = "resources/12"
 
 
 @dataclass(frozen=True)
-class LibriSpeechOptions(ConfigBase):
+class LibriSpeechOptions(CorpusOptions):
     """``ds2ray prepare librispeech`` flags; ``source`` (``--data-dir``) is where archives go."""
 
     num_workers: int = common.num_workers_option()
@@ -53,11 +52,10 @@ class LibriSpeechOptions(ConfigBase):
               f"Default: with --source-dir every part found there, otherwise {' '.join(DEFAULT_DOWNLOAD_PARTS)}",
         choices=(*PARTS, "all"), metavar="PART")
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         common.check_num_workers(self)
         common.check_mirror(self)
         if self.parts is not None:
-            object.__setattr__(self, "parts", tuple(self.parts))
             check(bool(self.parts) and set(self.parts) <= {*PARTS, "all"}, self, "parts",
                   f"must name some of {', '.join(PARTS)} or 'all'")
 

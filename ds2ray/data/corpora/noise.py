@@ -13,9 +13,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ds2ray.config import ConfigBase
 from ds2ray.data.corpora import Corpus, PathFlag
-from ds2ray.data.corpora.flags import check, option
+from ds2ray.data.corpora.flags import CorpusOptions, check, option
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +23,7 @@ AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "opus", "mp3", "sph")
 
 
 @dataclass(frozen=True)
-class NoiseOptions(ConfigBase):
+class NoiseOptions(CorpusOptions):
     """``ds2ray prepare noise`` flags (``--from`` is ``source``, ``--out`` the manifest, ``--force``
     is ``overwrite``)."""
 
@@ -33,7 +32,7 @@ class NoiseOptions(ConfigBase):
     min_duration: float = option(0.0, "skip files shorter than this (s)")
     max_duration: float | None = option(None, "skip files longer than this (s)")
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         check(bool(_split(self.extensions)), self, "extensions", "must name at least one file extension")
         check(self.min_duration >= 0, self, "min_duration", "must be >= 0")
         check(self.max_duration is None or self.max_duration > self.min_duration, self, "max_duration",

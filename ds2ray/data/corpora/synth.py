@@ -29,9 +29,8 @@ from importlib import resources
 from pathlib import Path
 
 from ds2ray import fileio
-from ds2ray.config import ConfigBase
 from ds2ray.data.corpora import Corpus, PathFlag
-from ds2ray.data.corpora.flags import check, option
+from ds2ray.data.corpora.flags import CorpusOptions, check, option
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +103,7 @@ class Job:
 
 
 @dataclass(frozen=True)
-class SynthOptions(ConfigBase):
+class SynthOptions(CorpusOptions):
     """``ds2ray prepare synth`` flags; :meth:`config` turns them into a :class:`SynthConfig`."""
 
     text: str | None = option(None, "sentence file, one per line (default: built-in English list)")
@@ -126,9 +125,7 @@ class SynthOptions(ConfigBase):
                                             "(not whispering)", choices=ESPEAK_VARIANTS)
     num_workers: int = option(os.cpu_count() or 1, "parallel synthesis workers")
 
-    def __post_init__(self) -> None:
-        for name in ("speed_range", "pitch_range"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+    def validate(self) -> None:
         check(bool(self.engine_names()), self, "engines", "must name at least one TTS engine")
         check(self.hours is None or self.num_utterances is None, self, "num_utterances",
               f"cannot be combined with hours={self.hours!r}; give one of them")

@@ -23,9 +23,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin
 
-from ds2ray.config import ConfigBase
 from ds2ray.data.corpora import Corpus, common
-from ds2ray.data.corpora.flags import check, option
+from ds2ray.data.corpora.flags import CorpusOptions, check, option
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ _DIALECT = re.compile(r"pronunciation\s+dialect\s*:\s*(.+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class VoxForgeOptions(ConfigBase):
+class VoxForgeOptions(CorpusOptions):
     """``ds2ray prepare voxforge`` flags; ``source`` (``--data-dir``) is where archives go."""
 
     num_workers: int = common.num_workers_option()
@@ -56,10 +55,8 @@ class VoxForgeOptions(ConfigBase):
     seed: int = option(0, "seed of the speaker split")
     retries: int = option(3, "download attempts per archive after the first")
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         common.check_num_workers(self)
-        if self.dialects is not None:
-            object.__setattr__(self, "dialects", tuple(self.dialects))
         check(self.max_archives is None or self.max_archives >= 1, self, "max_archives", "must be >= 1")
         common.check_fraction(self, "dev_fraction")
         common.check_fraction(self, "test_fraction")
