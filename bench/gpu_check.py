@@ -183,15 +183,10 @@ class Check:
         if self.ray_started and ray.is_initialized():
             return
         self.ray_started = True
-        if os.environ.get("RAY_ADDRESS"):
-            ray.init(log_to_driver=False)
-            return
-        from ds2ray.raylocal import prepare_local_ray
+        from ds2ray.raycluster import connect
+        from ds2ray.train.trainer import TRAIN_RAY_ENV
 
-        prepare_local_ray()
-        ray.init(num_cpus=os.cpu_count(), num_gpus=self.gpus, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S":
-                                           os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"]}})
+        connect(os.cpu_count(), num_gpus=self.gpus, include_dashboard=False, log_to_driver=False, env=TRAIN_RAY_ENV)
 
     def sync(self) -> None:
         if self.device == "cuda":

@@ -113,11 +113,10 @@ def main() -> int:
     checkpoint = args.checkpoint or demo_checkpoint(os.path.join(tmp, "demo"))
     data = clip_bytes(args.clip_seconds)
     levels = [int(x) for x in args.levels.split(",")]
-    from ds2ray.raylocal import prepare_local_ray
+    from ds2ray.raycluster import connect
 
-    prepare_local_ray()
-    ray.init(num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False, log_to_driver=False,
-             _temp_dir=os.path.join(tmp, "ray"))
+    connect(max(2, os.cpu_count() or 2), include_dashboard=False, log_to_driver=False,
+            temp_dir=os.path.join(tmp, "ray"))
     load_before = os.getloadavg()[0]
     rows = []
     try:

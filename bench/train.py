@@ -220,12 +220,10 @@ def main() -> int:
     entries = read_manifest([manifest]).entries
     stats = compute_mean_std(entries, get_preset(args.preset).features, num_samples=100, num_workers=1,
                              progress=False)
-    from ds2ray.raylocal import prepare_local_ray
+    from ds2ray.raycluster import connect
 
-    prepare_local_ray()
-    ray.init(num_cpus=os.cpu_count(), num_gpus=1 if args.use_gpu else 0, include_dashboard=False,
-             log_to_driver=False, runtime_env={"env_vars": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S":
-                                                            os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"]}})
+    connect(os.cpu_count(), num_gpus=1 if args.use_gpu else 0, include_dashboard=False, log_to_driver=False,
+            env={"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"]})
     configs = [("ray 1xGPU", "ray", 1, 4), ("plain 1xGPU", "plain", 1, 4)] if args.use_gpu else CPU_CONFIGS
     if args.only:
         wanted = {s.strip() for s in args.only.split(",")}

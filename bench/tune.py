@@ -109,10 +109,9 @@ def main() -> None:
     grid = GridSpec(1.0, 3.2, args.num_alphas, 0.1, 0.45, args.num_betas)
     decoder = DecoderConfig(type="beam", beam_width=args.beam_size)
     print(f"dev set: {source}\nLM: {lm}\ngrid: {grid.describe()}, beam {args.beam_size}")
-    from ds2ray.raylocal import prepare_local_ray
+    from ds2ray.raycluster import connect
 
-    prepare_local_ray()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=str(tmp / "ray"))
+    connect(2, include_dashboard=False, log_to_driver=False, temp_dir=str(tmp / "ray"))
     load_before = os.getloadavg()
 
     def every_tenth(label: str):

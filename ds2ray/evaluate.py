@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 
 from ds2ray.decode.base import DecoderConfig, VocabularyMismatchError
+from ds2ray.inference.batches import by_length, cut_batches
 from ds2ray.metrics import ErrorCounts, default_error_rate_type, total, utterance_errors
 
 if TYPE_CHECKING:
@@ -55,12 +56,12 @@ def _items(entries: Sequence[Any]) -> list[AudioItem]:
 
 
 class AcousticWorker:
-    """Holds one :class:`~ds2ray.model.checkpoint.AcousticModel`; runs in-process or as a Ray actor."""
+    """Holds one :class:`~ds2ray.inference.model.AcousticModel`; runs in-process or as a Ray actor."""
 
     def __init__(self, checkpoint: str, device: str = "cpu", max_batch_seconds: float = 120.0) -> None:
         import torch
 
-        from ds2ray.model.checkpoint import load_acoustic_model
+        from ds2ray.inference.model import load_acoustic_model
 
         if device == "cpu":
             torch.set_num_threads(1)  # one core per worker: workers scale by processes
@@ -77,23 +78,6 @@ class AcousticWorker:
 
     def ready(self) -> bool:
         return True
-
-
-def _batches(items: list[AudioItem], durations: list[float], batch_seconds: float) -> list[list[AudioItem]]:
-    """Group utterances of similar length (little padding) into batches of ~``batch_seconds``."""
-    order = sorted(range(len(items)), key=lambda i: -durations[i])  # longest first: early stragglers
-    batches: list[list[AudioItem]] = []
-    current: list[AudioItem] = []
-    seconds = 0.0
-    for i in order:
-        if current and seconds + durations[i] > batch_seconds:
-            batches.append(current)
-            current, seconds = [], 0.0
-        current.append(items[i])
-        seconds += durations[i]
-    if current:
-        batches.append(current)
-    return batches
 
 
 def _progress(total_items: int, desc: str, progress: bool | None):
@@ -141,13 +125,15 @@ def compute_log_probs(checkpoint: str, entries: Sequence[Any], *, num_workers: i
     optional ``offset``), in input order.
 
     ``num_workers`` Ray actors (one CPU, or one GPU with ``use_gpu``) each load the checkpoint once;
-    0 runs in this process. Work goes out in batches of about ``batch_seconds`` of audio.
+    0 runs in this process. Work goes out longest first, in batches of at most ``batch_seconds`` of
+    padded audio (:func:`~ds2ray.inference.batches.cut_batches`; a longer utterance goes alone).
     """
     if not entries:
         raise ValueError("no utterances to run the acoustic model on (empty manifest?)")
     items = _items(entries)
     durations = [float(getattr(e, "duration", 1.0) or 1.0) for e in entries]
-    batches = _batches(items, durations, batch_seconds)
+    batches = [[items[i] for i in batch]  # longest first: early stragglers
+               for batch in cut_batches(durations, by_length(durations, longest_first=True), batch_seconds)]
     results: list[np.ndarray | None] = [None] * len(items)
     bar = _progress(len(items), "acoustic model", progress)
     try:
@@ -297,12 +283,14 @@ def score(entries: Sequence[Any], hyps: Sequence[str], language: str = "en") -> 
 
 
 def evaluate(checkpoint: str, entries: Sequence["ManifestEntry"], config: DecoderConfig, *,
-             vocab: "Vocabulary | None" = None, num_workers: int = 0, use_gpu: bool = False,
-             decode_workers: int | None = None, progress: bool | None = None) -> EvalReport:
+             vocab: "Vocabulary | None" = None, vocab_source: str = "the given vocabulary", num_workers: int = 0,
+             use_gpu: bool = False, decode_workers: int | None = None, progress: bool | None = None) -> EvalReport:
     """Log-probs of ``entries`` under ``checkpoint``, decoded with ``config``, scored.
 
-    ``vocab``: a vocabulary the caller expects (e.g. from a ``--vocab`` file); it must equal the
-    checkpoint's. ``decode_workers`` defaults to ``max(num_workers, 1)``.
+    ``vocab``: a vocabulary the caller expects (e.g. from a ``--vocab`` file, named by
+    ``vocab_source`` in the error); it must equal the checkpoint's. ``decode_workers`` defaults to
+    ``max(num_workers, 1)``. Entries without a transcript (``text`` empty) score every word of
+    their hypothesis as an insertion.
     """
     from ds2ray.model.checkpoint import load_checkpoint
 
@@ -310,7 +298,7 @@ def evaluate(checkpoint: str, entries: Sequence["ManifestEntry"], config: Decode
         raise ValueError("the manifest has no utterances to evaluate (empty, or all filtered out)")
     model_vocab = load_checkpoint(checkpoint).vocab
     if vocab is not None:
-        check_vocabularies(model_vocab, vocab, "the given vocabulary")
+        check_vocabularies(model_vocab, vocab, vocab_source)
     if config.type != "greedy":
         from ds2ray.decode.beam import validate_lm_for_vocab
 

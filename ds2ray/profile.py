@@ -286,7 +286,8 @@ def machine_info() -> dict[str, Any]:
 
 def run_profile(cfg: ProfileConfig, out_dir: str | Path) -> ProfileReport:
     """Profile every K in ``cfg.workers`` (in order); write ``profile.json`` and ``profile.png``."""
-    from ds2ray.train.trainer import connect_ray
+    from ds2ray.raycluster import connect
+    from ds2ray.train.trainer import TRAIN_RAY_ENV
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -294,7 +295,7 @@ def run_profile(cfg: ProfileConfig, out_dir: str | Path) -> ProfileReport:
         entries = select_utterances(cfg.manifest, cfg)
     else:
         entries = select_utterances(str(synthesize_manifest(cfg, out)), cfg)
-    connect_ray()
+    connect(env=TRAIN_RAY_ENV)
     points: list[ProfilePoint] = []
     for k in cfg.workers:
         log.info("profiling %d worker(s): %d steps of %d utterances per worker", k, cfg.steps, cfg.batch_size)

@@ -25,7 +25,7 @@ from ds2ray.pretrained import DEFAULT_MODEL
 
 @dataclass
 class Recognizer:
-    """An :class:`~ds2ray.model.checkpoint.AcousticModel` and a :class:`~ds2ray.decode.base.Decoder`."""
+    """An :class:`~ds2ray.inference.model.AcousticModel` and a :class:`~ds2ray.decode.base.Decoder`."""
 
     model: Any  # AcousticModel
     decoder: Any  # Decoder
@@ -60,7 +60,7 @@ def load_recognizer(checkpoint: str = DEFAULT_MODEL, *, device: str = "cpu", dec
     ``lm``, ``tuned``, ``alpha``, ``beta``, ...) go to :func:`~ds2ray.decode.options.decoder_config_for`."""
     from ds2ray.decode.base import build_decoder
     from ds2ray.decode.options import decoder_config_for
-    from ds2ray.model.checkpoint import load_acoustic_model
+    from ds2ray.inference.model import load_acoustic_model
 
     config = decoder_config or decoder_config_for(checkpoint, **decoder_options)
     model = load_acoustic_model(checkpoint, device)

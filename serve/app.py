@@ -22,7 +22,6 @@ tests, ``make demo``), which return a :class:`RunningServer` with ``.url`` and `
 import asyncio
 import logging
 import math
-import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -78,7 +77,7 @@ class Transcriber:
         import torch
 
         from ds2ray.decode.base import build_decoder
-        from ds2ray.model.checkpoint import load_acoustic_model
+        from ds2ray.inference.model import load_acoustic_model
 
         self.config = cfg = ServeConfig.from_dict(config)
         if cfg.use_gpu:
@@ -337,11 +336,9 @@ def start_server(config: ServeConfig, *, address: str | None = None, timeout_s: 
     cfg = config.resolved()
     server = RunningServer(url="", config=cfg)
     if not ray.is_initialized():
-        if address is None and not os.environ.get("RAY_ADDRESS"):
-            from ds2ray.raylocal import prepare_local_ray
+        from ds2ray.raycluster import connect
 
-            prepare_local_ray()
-        ray.init(address=address, logging_level=logging.WARNING)
+        connect(address=address, logging_level=logging.WARNING)
         server._stops.append(ray.shutdown)
     running = _serve_http_address()
     if running is None:

@@ -38,11 +38,10 @@ def ray_session():
         return
     temp_dir = tempfile.mkdtemp(prefix="ray_ds2ray_")
     os.environ.pop("RAY_ADDRESS", None)
-    from ds2ray.raylocal import prepare_local_ray
+    from ds2ray.raycluster import connect
 
-    prepare_local_ray()
-    ray.init(num_cpus=2, _temp_dir=temp_dir, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1"}})
+    connect(2, temp_dir=temp_dir, include_dashboard=False, log_to_driver=False,
+            env={"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1"})
     yield ray
     ray.shutdown()
     shutil.rmtree(temp_dir, ignore_errors=True)

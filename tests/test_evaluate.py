@@ -49,7 +49,7 @@ def kenlm(kenlm_ready):
 
 
 def direct_log_probs(ckpt: str, entries) -> list[np.ndarray]:
-    from ds2ray.model.checkpoint import load_acoustic_model
+    from ds2ray.inference.model import load_acoustic_model
 
     model = load_acoustic_model(ckpt)
     audio = [load_audio(e.audio_filepath, 16000, offset=e.offset, duration=e.duration if e.offset else None)

@@ -50,11 +50,11 @@ def _file_entries(paths: list[str]) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ds2ray.commands.test import decoder_config_from_args, ensure_ray, load_vocab_arg
+    from ds2ray.commands.test import decoder_config_from_args, load_vocab_arg
     from ds2ray.data.manifest import read_manifest
-    from ds2ray.evaluate import check_vocabularies, compute_log_probs, decode_log_probs, score
-    from ds2ray.metrics import default_error_rate_type
-    from ds2ray.model.checkpoint import load_checkpoint
+    from ds2ray.evaluate import evaluate
+    from ds2ray.metrics import default_error_rate_type, total
+    from ds2ray.raycluster import connect
 
     if not args.manifest and not args.files:
         raise ValueError("nothing to transcribe: give audio files and/or --manifest")
@@ -67,30 +67,20 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"no utterances in {args.manifest}")
     files = _file_entries(args.files)
     config = decoder_config_from_args(args)
-    vocab = load_checkpoint(args.checkpoint).vocab
-    expected = load_vocab_arg(args)
-    if expected is not None:
-        check_vocabularies(vocab, expected, f"--vocab {args.vocab}")
-    if config.type != "greedy":
-        from ds2ray.decode.beam import validate_lm_for_vocab
-
-        validate_lm_for_vocab(config, vocab)
     if args.num_workers > 0:
-        ensure_ray()
-    entries = samples + files
-    log_probs = compute_log_probs(args.checkpoint, entries, num_workers=args.num_workers, use_gpu=args.use_gpu)
-    hyps = decode_log_probs(log_probs, config, vocab, num_workers=args.decode_workers or max(args.num_workers, 1),
-                            backend="auto" if args.num_workers > 0 else "process")
-    kind = args.error_rate_type or default_error_rate_type(vocab.language)
-    if samples:
-        results = score(samples, hyps[: len(samples)], vocab.language)
-        for r in results:
-            print(f"\nTarget Transcription: {r.ref}\nOutput Transcription: {r.hyp}")
-            print(f"Current error rate [{kind}] = {r.rate(kind):.6f}")
-        from ds2ray.metrics import total
-
+        connect(log_to_driver=False, include_dashboard=False)
+    # one acoustic pass and one decode over samples and files together; files have no reference
+    report = evaluate(args.checkpoint, samples + files, config, vocab=load_vocab_arg(args),
+                      vocab_source=f"--vocab {args.vocab}", num_workers=args.num_workers, use_gpu=args.use_gpu,
+                      decode_workers=args.decode_workers)
+    kind = args.error_rate_type or default_error_rate_type(report.language)
+    results = report.results[: len(samples)]
+    for r in results:
+        print(f"\nTarget Transcription: {r.ref}\nOutput Transcription: {r.hyp}")
+        print(f"Current error rate [{kind}] = {r.rate(kind):.6f}")
+    if results:
         counts = total((r.word if kind == "wer" else r.char) for r in results)
         print(f"\n{len(results)} samples: error rate [{kind}] = {counts.rate:.6f}")
-    for entry, hyp in zip(files, hyps[len(samples):]):
-        print(f"{entry.audio_filepath}\t{hyp}")
+    for r in report.results[len(samples):]:
+        print(f"{r.audio_filepath}\t{r.hyp}")
     return 0

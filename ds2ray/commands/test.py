@@ -1,7 +1,7 @@
 """``ds2ray test``: WER/CER of a checkpoint on a manifest, with a per-utterance file worst first.
 
 Also holds the decoder flags ``test`` and ``infer`` share (:func:`add_decoder_args`,
-:func:`decoder_config_from_args`) and :func:`ensure_ray`.
+:func:`decoder_config_from_args`).
 """
 
 from __future__ import annotations
@@ -74,21 +74,6 @@ def load_vocab_arg(args: argparse.Namespace):
     return Vocabulary.load(args.vocab)
 
 
-def ensure_ray(num_cpus: int | None = None) -> None:
-    """Join ``$RAY_ADDRESS`` if set, else start a local Ray (quietly) unless one is running."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
-    else:
-        from ds2ray.raylocal import prepare_local_ray
-
-        prepare_local_ray()
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-
-
 def register(sub) -> None:
     p = sub.add_parser(
         "test", help="WER/CER of a checkpoint on a manifest",
@@ -120,6 +105,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ds2ray.commands.common import read_manifest_args
     from ds2ray.evaluate import evaluate
+    from ds2ray.raycluster import connect
 
     manifest = read_manifest_args(args)
     entries = list(manifest)
@@ -129,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     config = decoder_config_from_args(args)
     vocab = load_vocab_arg(args)
     if args.num_workers > 0:
-        ensure_ray()
+        connect(log_to_driver=False, include_dashboard=False)
     report = evaluate(args.checkpoint, entries, config, vocab=vocab, num_workers=args.num_workers,
                       use_gpu=args.use_gpu, decode_workers=args.decode_workers,
                       progress=False if args.no_progress else None)

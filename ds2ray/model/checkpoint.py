@@ -1,4 +1,4 @@
-"""Self-describing checkpoints and the inference-side :class:`AcousticModel`.
+"""Self-describing checkpoints: read and write a model with everything needed to use it.
 
 A checkpoint is a folder (a Ray Train checkpoint folder, local or on S3) holding:
 
@@ -9,7 +9,8 @@ A checkpoint is a folder (a Ray Train checkpoint folder, local or on S3) holding
 
 Wherever a checkpoint path is taken, the name of a shipped model (``en``: :mod:`ds2ray.pretrained`)
 works too: :func:`model_file` resolves it. Shipped weights are stored as float16 (half the size) and
-come back as float32 from :func:`load_checkpoint`.
+come back as float32 from :func:`load_checkpoint`. The model built from a checkpoint, ready to run,
+is :func:`ds2ray.inference.model.load_acoustic_model`.
 """
 
 from __future__ import annotations
@@ -17,17 +18,15 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
-import numpy as np
 import torch
 
 from ds2ray import fileio
-from ds2ray.data.features import FeatureConfig, FeatureExtractor
+from ds2ray.data.features import FeatureConfig
 from ds2ray.data.normalizer import NormalizerStats
 from ds2ray.data.vocab import Vocabulary
 from ds2ray.model.config import ModelConfig
-from ds2ray.model.lengths import output_lengths
 
 MODEL_FILE = "model.pt"
 TRAIN_STATE_FILE = "train_state.pt"
@@ -200,82 +199,3 @@ def load_checkpoint(path: str, *, with_train_state: bool = False) -> CheckpointD
         if fileio.exists(state_file):
             data.train_state = _load(state_file)
     return data
-
-
-@dataclass
-class AcousticModel:
-    """Everything inference needs, built from a checkpoint alone (:func:`load_acoustic_model`).
-
-    ``log_probs`` is the one entry point decoders, tuning and serving share: audio in, per-frame
-    log-softmax out (blank = 0), so acoustic outputs can be computed once and decoded many ways.
-    """
-
-    model: torch.nn.Module
-    model_config: ModelConfig
-    feature_config: FeatureConfig
-    normalizer: NormalizerStats | None
-    vocab: Vocabulary
-    device: torch.device
-    extractor: FeatureExtractor | None = None
-
-    def __post_init__(self) -> None:
-        if self.extractor is None:
-            self.extractor = FeatureExtractor(self.feature_config).to(self.device)
-
-    def featurize(self, audio: np.ndarray) -> torch.Tensor:
-        """Mono float waveform at ``feature_config.sample_rate`` -> (T, F) normalised, on ``device``."""
-        wave = torch.as_tensor(np.ascontiguousarray(audio, dtype=np.float32), device=self.device)
-        with torch.no_grad():
-            feats = self.extractor(wave)
-        return self.normalizer.apply(feats) if self.normalizer is not None else feats
-
-    def output_length(self, num_frames: int) -> int:
-        return int(output_lengths(self.model_config, num_frames))
-
-    def log_probs(self, audios: Sequence[np.ndarray], max_batch_seconds: float = 120.0) -> list[np.ndarray]:
-        """Per-utterance (T'_i, V) float32 log-softmax arrays, in input order.
-
-        Utterances are sorted by length and batched so each batch holds at most
-        ``max_batch_seconds`` of padded audio. Audio shorter than one window gives a (0, V) array.
-        """
-        feats = [self.featurize(a) for a in audios]
-        results: list[np.ndarray | None] = [None] * len(feats)
-        empty = np.zeros((0, self.vocab.size), np.float32)
-        order = sorted((i for i in range(len(feats)) if feats[i].shape[0] > 0), key=lambda i: feats[i].shape[0])
-        for i in range(len(feats)):
-            if feats[i].shape[0] == 0:
-                results[i] = empty
-        max_frames = max(1, int(max_batch_seconds * self.feature_config.frames_per_second()))
-        batch: list[int] = []
-        for i in order:  # ascending: the newest item is the longest of its batch
-            if batch and (len(batch) + 1) * feats[i].shape[0] > max_frames:
-                self._run(batch, feats, results)
-                batch = []
-            batch.append(i)
-        if batch:
-            self._run(batch, feats, results)
-        return results  # type: ignore[return-value]
-
-    def _run(self, batch: list[int], feats: list[torch.Tensor], results: list) -> None:
-        lengths = torch.tensor([feats[i].shape[0] for i in batch], device=self.device)
-        padded = torch.nn.utils.rnn.pad_sequence([feats[i] for i in batch], batch_first=True)
-        with torch.inference_mode():
-            logits, out_lengths = self.model(padded, lengths)
-            logp = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
-        for j, i in enumerate(batch):
-            results[i] = np.ascontiguousarray(logp[j, : int(out_lengths[j])], dtype=np.float32)
-
-
-def load_acoustic_model(path: str, device: str | torch.device = "cpu") -> AcousticModel:
-    """Build the model described by a checkpoint, in eval mode on ``device``."""
-    from ds2ray.model.deepspeech2 import DeepSpeech2
-
-    data = load_checkpoint(str(path))
-    device = torch.device(device)
-    model = DeepSpeech2(data.model_config)
-    try:
-        model.load_state_dict(data.model_state)
-    except RuntimeError as err:
-        raise CheckpointError(f"{data.path}: weights do not match the stored model config ({err})") from err
-    model.to(device).eval()
-    return AcousticModel(model, data.model_config, data.feature_config, data.normalizer, data.vocab, device)

@@ -77,7 +77,7 @@ def compare_precision(reference: str, candidate: str, audios: Sequence[np.ndarra
     probabilities: the largest differences sit at very unlikely classes, log-probs near -20)."""
     from ds2ray.decode.greedy import GreedyDecoder
     from ds2ray.decode.base import DecoderConfig
-    from ds2ray.model.checkpoint import load_acoustic_model
+    from ds2ray.inference.model import load_acoustic_model
 
     if not audios:
         raise ValueError("compare_precision needs at least one utterance")

@@ -15,7 +15,7 @@ def make_tiny_checkpoint(path: str, vocab: Vocabulary | None = None,
     """Save an untrained ``tiny``-preset checkpoint folder at ``path``; returns the folder.
 
     Normaliser stats are the identity (mean 0, std 1). Loads with
-    :func:`ds2ray.model.checkpoint.load_acoustic_model`.
+    :func:`ds2ray.inference.model.load_acoustic_model`.
     """
     from ds2ray.model.checkpoint import save_checkpoint
     from ds2ray.model.config import get_preset

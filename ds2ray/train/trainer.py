@@ -1,7 +1,7 @@
 """The driver side of training: resolve data-derived inputs, then run a Ray Train ``TorchTrainer``.
 
 - Connects to the cluster named by ``RAY_ADDRESS`` (``ray job submit`` sets it), else starts a
-  local Ray sized to this machine.
+  local Ray sized to this machine (:func:`ds2ray.raycluster.connect`).
 - ``RunConfig(name, storage_path)``: re-running with the same run name and storage resumes from
   the newest checkpoint on its own; storage may be a local folder or an ``s3://`` URL
   (``AWS_ENDPOINT_URL`` selects an S3-compatible server).
@@ -22,7 +22,6 @@ from ds2ray.data.normalizer import NormalizerStats
 from ds2ray.data.vocab import Vocabulary
 from ds2ray.model.config import ModelConfig
 from ds2ray.pretrained import resolve_checkpoint
-from ds2ray.raylocal import prepare_local_ray
 from ds2ray.train.config import TrainConfig, TrainJob
 
 log = logging.getLogger(__name__)
@@ -32,8 +31,9 @@ FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID",
                  "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE",
                  "DS2RAY_CPP_GRU")  # C++ GRU time loop on/off (ds2ray.model.gru_ext)
 
-#: Ray Train polls workers this often (s); its 2 s default delays every report.
-HEALTH_CHECK_INTERVAL_S = "0.2"
+#: Environment for the driver and a local Ray's workers: Ray Train polls workers every 0.2 s (its 2 s
+#: default delays every report).
+TRAIN_RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
 
 
 @dataclass
@@ -66,22 +66,6 @@ def _absolute(path: str) -> str:
     return path if fileio.is_url(path) else os.path.abspath(os.path.expanduser(path))
 
 
-def connect_ray(num_cpus: int | None = None) -> None:
-    """Join ``RAY_ADDRESS`` if set (also under ``ray job submit``), else start a local Ray."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", HEALTH_CHECK_INTERVAL_S)
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True)
-    else:
-        prepare_local_ray()
-        ray.init(num_cpus=num_cpus, log_to_driver=True,
-                 runtime_env={"env_vars": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S":
-                                           os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"]}})
-
-
 def storage_args(storage_path: str) -> dict[str, Any]:
     """``RunConfig`` storage arguments: absolute local path, or an S3 filesystem for ``s3://``."""
     if not fileio.is_url(storage_path):
@@ -105,11 +89,12 @@ def run_train(job: TrainJob) -> TrainResult:
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
+    from ds2ray.raycluster import connect
     from ds2ray.train.loop import train_loop_per_worker
     from ds2ray.train.metrics_log import run_dir
 
     cfg = job.train
-    connect_ray()
+    connect(env=TRAIN_RAY_ENV)
     scaling = ray.train.ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                       resources_per_worker={"CPU": cfg.cpus_per_worker})
     # Workers read s3:// manifests, shards and storage with the driver's credentials and endpoint.

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ds2ray.model.checkpoint import load_acoustic_model, load_checkpoint
+from ds2ray.inference.model import load_acoustic_model
+from ds2ray.model.checkpoint import load_checkpoint
 from ds2ray.train.loop import TrainData
 from ds2ray.train.trainer import run_train
 
