@@ -34,10 +34,20 @@ def register(sub) -> None:
                                               "model: its own LM and tuned.json, unless --lm or --tuned is given)")
     p.add_argument("--unigrams", default=None, help="the LM's word list (default: from the ARPA file, or the "
                                                     ".unigrams.txt next to a binary LM)")
-    p.add_argument("--tuned", default=None, help="best.json from tuning: its alpha and beta are used")
+    p.add_argument("--tuned", default=None,
+                   help="best.json from tuning: its alpha and beta are used, and its other decoder settings where "
+                        "no flag sets them")
     p.add_argument("--alpha", type=float, default=None, help="LM weight (default 0.5; --tuned overrides)")
     p.add_argument("--beta", type=float, default=None, help="word insertion bonus (default 1.5; --tuned overrides)")
     p.add_argument("--beam-width", type=int, default=None, help="beam width (default 100)")
+    p.add_argument("--beam-prune-logp", type=float, default=None,
+                   help="drop prefixes scoring this far below the best (default -10)")
+    p.add_argument("--token-min-logp", type=float, default=None,
+                   help="characters below this log-prob in a frame are not expanded (default -5)")
+    p.add_argument("--unk-score-offset", type=float, default=None,
+                   help="added to the LM score of words outside the LM's word list (default -10)")
+    p.add_argument("--hotwords", nargs="+", default=None, metavar="WORD", help="words to favour in beam search")
+    p.add_argument("--hotword-weight", type=float, default=None, help="extra score per hotword (default 10)")
     p.add_argument("--replicas", type=int, default=1, help="model replicas (default 1)")
     p.add_argument("--max-replicas", type=int, default=0,
                    help="autoscale model replicas between --replicas and this many (default: no autoscaling)")
@@ -73,7 +83,10 @@ def config_from_args(args: argparse.Namespace):
         lm, tuned = shipped.lm_path, shipped.tuned_path
     decoder = args.decoder or ("beam" if lm else "greedy")
     optional = {
-        "alpha": args.alpha, "beta": args.beta, "beam_width": args.beam_width, "num_cpus": args.num_cpus,
+        "alpha": args.alpha, "beta": args.beta, "beam_width": args.beam_width, "beam_prune_logp": args.beam_prune_logp,
+        "token_min_logp": args.token_min_logp, "unk_score_offset": args.unk_score_offset,
+        "hotwords": tuple(args.hotwords) if args.hotwords else None, "hotword_weight": args.hotword_weight,
+        "num_cpus": args.num_cpus,
         "max_batch_seconds": args.max_batch_seconds, "max_body_mb": args.max_body_mb,
         "max_seconds": args.max_seconds, "api_key_env": args.api_key_env, "lm_path": lm,
         "unigrams": args.unigrams, "tuned": tuned,

@@ -10,12 +10,12 @@ Batch caps are in whole seconds of audio (each clip counts ``ceil(duration)``): 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Mapping
 
-from ds2ray.config import ConfigBase, ConfigError
+from ds2ray.config import ConfigError
+from ds2ray.decode.base import DecoderConfig, DecoderSettings
 
 #: the environment variable that holds the API key, unless ``api_key_env`` names another
 DEFAULT_API_KEY_ENV = "DS2RAY_API_KEY"
@@ -27,14 +27,18 @@ def hash_api_key(key: str) -> str:
 
 
 @dataclass(frozen=True)
-class ServeConfig(ConfigBase):
+class ServeConfig(DecoderSettings):
     """The transcription service.
 
     Model: ``checkpoint`` (folder or ``model.pt``, local or fsspec URL, or a shipped model's name
-    such as ``en``), decoded with ``decoder`` (``greedy`` or ``beam``; ``beam`` uses
-    ``lm_path``/``unigrams`` with ``alpha``/``beta`` and ``beam_width``). ``tuned``: a ``best.json``
-    from tuning holding ``alpha`` and ``beta``; :meth:`resolved` copies them in. A shipped model
-    decoded with ``beam`` and neither ``lm_path`` nor ``tuned`` gets its own LM and tuned.json.
+    such as ``en``), decoded with ``decoder`` (``greedy`` or ``beam``) and every decoder setting of
+    :class:`~ds2ray.decode.base.DecoderSettings` under its own name and default (``lm_path``,
+    ``unigrams``, ``alpha``, ``beta``, ``beam_width``, ``beam_prune_logp``, ``token_min_logp``, ...):
+    :meth:`decoder_config` is the :class:`~ds2ray.decode.base.DecoderConfig` they make. ``tuned``: a
+    ``best.json`` from tuning (:func:`ds2ray.decode.tuned.read_tuned`); :meth:`resolved` copies in
+    its ``alpha`` and ``beta``, and its other decoder settings where this config keeps the default.
+    A shipped model decoded with ``beam`` and neither ``lm_path`` nor ``tuned`` gets its own LM and
+    tuned.json.
 
     Scale: ``replicas`` model replicas, autoscaled up to ``max_replicas`` when that is larger
     (``target_ongoing_requests`` per replica); each takes ``num_cpus`` CPUs (torch uses as many
@@ -57,11 +61,6 @@ class ServeConfig(ConfigBase):
 
     checkpoint: str = ""
     decoder: str = "greedy"
-    lm_path: str | None = None
-    unigrams: str | None = None
-    alpha: float = 0.5
-    beta: float = 1.5
-    beam_width: int = 100
     tuned: str | None = None
     replicas: int = 1
     max_replicas: int = 0
@@ -107,8 +106,9 @@ class ServeConfig(ConfigBase):
             raise ConfigError("ServeConfig: max_ongoing_requests must be >= 1 and batch_wait_s >= 0")
         if not self.route_prefix.startswith("/"):
             raise ConfigError(f"ServeConfig.route_prefix must start with '/', got {self.route_prefix!r}")
+        self._check_settings()
         object.__setattr__(self, "max_batch_seconds", int(self.max_batch_seconds))
-        for name in ("alpha", "beta", "num_cpus", "front_num_cpus", "max_body_mb", "max_seconds", "batch_wait_s",
+        for name in ("num_cpus", "front_num_cpus", "max_body_mb", "max_seconds", "batch_wait_s",
                      "target_ongoing_requests"):
             object.__setattr__(self, name, float(getattr(self, name)))
 
@@ -125,7 +125,8 @@ class ServeConfig(ConfigBase):
         return self.replace(api_key_sha256=hash_api_key(key) if key else None)
 
     def resolved(self, environ: Mapping[str, str] | None = None) -> "ServeConfig":
-        """Copy ``alpha``/``beta`` from the ``tuned`` file and the API key from ``api_key_env``.
+        """Copy the decoder settings of the ``tuned`` file (see the class docstring) and the API key
+        from ``api_key_env``.
 
         Runs where the app is built (the CLI, or the cluster for ``serve run``), so replicas never
         read either. The key itself is never stored: only its SHA-256.
@@ -148,44 +149,30 @@ class ServeConfig(ConfigBase):
         shipped = decoder_defaults(cfg.checkpoint) if cfg.decoder == "beam" and not (cfg.lm_path or cfg.tuned) else None
         if shipped is not None:
             cfg = cfg.replace(lm_path=shipped.lm_path, tuned=shipped.tuned_path)
+        if cfg.tuned:
+            cfg = cfg.replace(tuned=None, **cfg._tuned_settings(cfg.tuned))
         for name in ("lm_path", "unigrams"):
             path = getattr(cfg, name)
             if path and not fileio.exists(path):
                 raise ConfigError(f"ServeConfig.{name}: {path} does not exist")
-        if cfg.tuned:
-            cfg = cfg.replace(tuned=None, **read_tuned(cfg.tuned))
         environ = os.environ if environ is None else environ
         key = environ.get(cfg.api_key_env, "") if cfg.api_key_env else ""
         if cfg.api_key_sha256 is None and key:
             cfg = cfg.with_api_key(key)
         return cfg
 
-    def decoder_config(self):
+    def _tuned_settings(self, path: str) -> dict:
+        """The settings the tuned file at ``path`` changes: ``alpha`` and ``beta`` always, the others where
+        this config has the default (its LM only for beam decoding without an LM of its own)."""
+        from ds2ray.decode.tuned import read_tuned, tuned_settings
+
+        try:
+            tuned = tuned_settings(read_tuned(path), paths=self.decoder != "greedy" and not self.lm_path)
+        except (FileNotFoundError, ValueError) as err:
+            raise ConfigError(f"ServeConfig.tuned: {err}") from err
+        default = DecoderSettings()
+        return {k: v for k, v in tuned.items() if k in ("alpha", "beta") or getattr(self, k) == getattr(default, k)}
+
+    def decoder_config(self) -> DecoderConfig:
         """The :class:`~ds2ray.decode.base.DecoderConfig` the model replicas decode with."""
-        from ds2ray.decode.base import DecoderConfig
-
-        if self.decoder == "greedy":
-            return DecoderConfig(type="greedy")
-        return DecoderConfig(type=self.decoder, lm_path=self.lm_path, unigrams=self.unigrams, alpha=self.alpha,
-                             beta=self.beta, beam_width=self.beam_width)
-
-
-def read_tuned(path: str) -> dict[str, float]:
-    """``{"alpha": ..., "beta": ...}`` from a tuning result file (other keys are ignored)."""
-    from ds2ray import fileio
-
-    try:
-        with fileio.open_file(path, "r") as fh:
-            data: Any = json.load(fh)
-    except FileNotFoundError as err:
-        raise ConfigError(f"{path}: tuned decoder file not found (--tuned expects the best.json written by "
-                          "tuning)") from err
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}: not valid JSON ({err})") from err
-    if not isinstance(data, dict) or not {"alpha", "beta"} <= set(data):
-        raise ConfigError(f"{path}: expected a JSON object with 'alpha' and 'beta', got keys "
-                          f"{sorted(data) if isinstance(data, dict) else type(data).__name__}")
-    try:
-        return {"alpha": float(data["alpha"]), "beta": float(data["beta"])}
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{path}: 'alpha' and 'beta' must be numbers ({err})") from err
+        return DecoderConfig(type=self.decoder, **self.decoder_settings())

@@ -47,13 +47,6 @@ def add_decoder_args(p: argparse.ArgumentParser) -> None:
                    type=int, default=None, help="parallel beam-search workers (default: --num-workers, at least 1)")
 
 
-def read_tuned(path: str) -> dict:
-    """``best.json`` of ``ds2ray tune`` (:func:`ds2ray.decode.options.read_tuned`)."""
-    from ds2ray.decode.options import read_tuned as read
-
-    return read(path)
-
-
 def decoder_config_from_args(args: argparse.Namespace):
     """Flags > ``--tuned`` file > a shipped model's LM and tuned alpha/beta > :class:`DecoderConfig`
     defaults (:func:`ds2ray.decode.options.decoder_config_for`)."""

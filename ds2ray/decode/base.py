@@ -12,7 +12,7 @@ greedy-decodes never imports pyctcdecode.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -24,20 +24,19 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class DecoderConfig(ConfigBase):
-    """How to turn log-probs into text.
+class DecoderSettings(ConfigBase):
+    """A decoder's settings, all but which decoder: declared once, for :class:`DecoderConfig` and for
+    configs that carry a decoder's settings among their own (``serve.config.ServeConfig``).
 
-    ``type``: a registered decoder name (``greedy`` or ``beam``). The other fields are used by the
-    beam decoder: ``beam_width`` prefixes kept per frame; prefixes scoring ``beam_prune_logp`` below
-    the best are dropped; characters under ``token_min_logp`` in a frame are not expanded (unless
-    they are that frame's best). ``alpha`` weighs the LM (natural-log scale), ``beta`` is added per
-    word. ``lm_path``: KenLM ARPA or binary file (``None``: CTC beam search without an LM);
-    ``unigrams``: the LM's word list, one a line (``None``: from the ARPA file, or the
-    ``.unigrams.txt`` next to a binary). ``unk_score_offset`` is added to the LM score of words
-    outside the unigram list. ``hotwords`` get ``hotword_weight`` extra score each.
+    Used by the beam decoder: ``beam_width`` prefixes kept per frame; prefixes scoring
+    ``beam_prune_logp`` below the best are dropped; characters under ``token_min_logp`` in a frame
+    are not expanded (unless they are that frame's best). ``alpha`` weighs the LM (natural-log
+    scale), ``beta`` is added per word. ``lm_path``: KenLM ARPA or binary file (``None``: CTC beam
+    search without an LM); ``unigrams``: the LM's word list, one a line (``None``: from the ARPA
+    file, or the ``.unigrams.txt`` next to a binary). ``unk_score_offset`` is added to the LM score
+    of words outside the unigram list. ``hotwords`` get ``hotword_weight`` extra score each.
     """
 
-    type: str = "greedy"
     beam_width: int = 100
     beam_prune_logp: float = -10.0
     token_min_logp: float = -5.0
@@ -50,19 +49,39 @@ class DecoderConfig(ConfigBase):
     hotword_weight: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.type not in _REGISTRY:
-            raise ConfigError(f"DecoderConfig.type: unknown decoder {self.type!r}; expected one of {sorted(_REGISTRY)}")
+        self._check_settings()
+
+    def _check_settings(self) -> None:
+        """Range checks and number types of the settings (subclasses call this from ``__post_init__``)."""
+        owner = type(self).__name__
         if int(self.beam_width) < 1:
-            raise ConfigError(f"DecoderConfig.beam_width must be >= 1, got {self.beam_width}")
+            raise ConfigError(f"{owner}.beam_width must be >= 1, got {self.beam_width}")
         if self.beam_prune_logp > 0 or self.token_min_logp > 0:
-            raise ConfigError("DecoderConfig.beam_prune_logp and token_min_logp are log-probabilities: use values <= 0")
-        if self.type == "greedy" and self.lm_path:
-            raise ConfigError("DecoderConfig: lm_path is set but type is 'greedy'; "
-                              "use type='beam' to decode with an LM")
+            raise ConfigError(f"{owner}.beam_prune_logp and token_min_logp are log-probabilities: use values <= 0")
         object.__setattr__(self, "hotwords", tuple(self.hotwords))
         for name in ("alpha", "beta", "beam_prune_logp", "token_min_logp", "unk_score_offset", "hotword_weight"):
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "beam_width", int(self.beam_width))
+
+    def decoder_settings(self) -> dict[str, Any]:
+        """The :class:`DecoderSettings` fields of this config, by name."""
+        return {f.name: getattr(self, f.name) for f in fields(DecoderSettings)}
+
+
+@dataclass(frozen=True)
+class DecoderConfig(DecoderSettings):
+    """How to turn log-probs into text: ``type``, a registered decoder name (``greedy`` or ``beam``),
+    and its :class:`DecoderSettings`."""
+
+    type: str = "greedy"
+
+    def __post_init__(self) -> None:
+        if self.type not in _REGISTRY:
+            raise ConfigError(f"DecoderConfig.type: unknown decoder {self.type!r}; expected one of {sorted(_REGISTRY)}")
+        self._check_settings()
+        if self.type == "greedy" and self.lm_path:
+            raise ConfigError("DecoderConfig: lm_path is set but type is 'greedy'; "
+                              "use type='beam' to decode with an LM")
 
     def to_spec(self) -> dict[str, Any]:
         """``{"type": ..., "params": {...}}``: the registry's round-trip form."""

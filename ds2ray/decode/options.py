@@ -10,20 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ds2ray.decode.tuned import read_tuned, tuned_settings
+
 _ALIASES = {"ctc_greedy": "greedy", "ctc_beam_search": "beam"}
-#: DecoderConfig fields a tuned file may set
-_TUNED_FIELDS = ("alpha", "beta", "beam_width", "lm_path", "unigrams", "beam_prune_logp", "token_min_logp")
-
-
-def read_tuned(path: str) -> dict[str, Any]:
-    """``best.json`` from the tune command: needs numeric ``alpha`` and ``beta``."""
-    from ds2ray.config import read_json_object
-
-    data = read_json_object(path, "--tuned")
-    for key in ("alpha", "beta"):
-        if not isinstance(data.get(key), (int, float)) or isinstance(data.get(key), bool):
-            raise ValueError(f"--tuned: {path} needs a number in field {key!r}, got {data.get(key)!r}")
-    return data
 
 
 def decoder_config_for(checkpoint: str | None = None, *, decoder: str | None = None, lm: str | None = None,
@@ -40,14 +29,10 @@ def decoder_config_for(checkpoint: str | None = None, *, decoder: str | None = N
 
     shipped = decoder_defaults(checkpoint) if lm is None and tuned is None else None
     tuned_path = tuned or (shipped.tuned_path if shipped else None)
-    tuned_data = read_tuned(tuned_path) if tuned_path else {}
+    fields: dict[str, Any] = tuned_settings(read_tuned(tuned_path), paths=shipped is None) if tuned_path else {}
     flags = {"alpha": alpha, "beta": beta, "beam_width": beam_width, "lm_path": lm, "unigrams": unigrams,
              "beam_prune_logp": beam_prune_logp, "token_min_logp": token_min_logp}
-    fields: dict[str, Any] = {}
-    for name in _TUNED_FIELDS:
-        value = flags[name] if flags[name] is not None else tuned_data.get(name)
-        if value is not None:
-            fields[name] = value
+    fields.update({name: value for name, value in flags.items() if value is not None})
     if shipped is not None:
         fields["lm_path"] = shipped.lm_path
     kind = _ALIASES.get(decoder, decoder) if decoder else None

@@ -5,7 +5,7 @@ A shipped model is a folder ``ds2ray/pretrained/<name>/`` (today only ``en``) ho
     model.pt          the self-describing checkpoint (weights stored fp16, upcast to fp32 on load)
     lm.bin            a KenLM binary, pruned and quantised (build_binary -a 22 -q 8 -b 8 trie)
     lm.unigrams.txt   the LM's word list (the beam decoder needs it beside a binary LM)
-    tuned.json        {"alpha", "beta", ...}: what ``--tuned`` reads
+    tuned.json        {"alpha", "beta", ...}: what ``--tuned`` reads (:mod:`ds2ray.decode.tuned`)
     card.json         the measured numbers (see :mod:`ds2ray.pretrained.card`)
     MODEL.md          the model card, rendered from card.json
 
@@ -42,9 +42,6 @@ CARD_FILE = "card.json"
 README_FILE = "MODEL.md"
 #: What a model folder may hold; anything else (an older ``model-v1.pt``, an ARPA file) is refused.
 FILES = (MODEL_FILE, LM_FILE, UNIGRAMS_FILE, TUNED_FILE, CARD_FILE, README_FILE)
-
-#: The decoder settings a tuned.json may carry (``ds2ray tune``'s best.json, less its lm_path).
-TUNED_DECODER_FIELDS = ("alpha", "beta", "beam_width", "beam_prune_logp", "token_min_logp", "unk_score_offset")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -86,17 +83,18 @@ class ShippedModel:
         return _json_or_empty(self.card_path, CARD_FILE)
 
     def tuned(self) -> dict[str, Any]:
-        """tuned.json as a dict (``{}`` when absent)."""
-        return _json_or_empty(self.tuned_path, TUNED_FILE)
+        """tuned.json as a dict (``{}`` when absent), read by :func:`ds2ray.decode.tuned.read_tuned`."""
+        from ds2ray.decode.tuned import read_tuned
+
+        return {} if self.tuned_path is None else read_tuned(self.tuned_path)
 
     def beam_config(self):
         """The :class:`~ds2ray.decode.base.DecoderConfig` this model decodes with by default: beam search
         with its LM and the alpha/beta (and beam settings) of its tuned.json."""
         from ds2ray.decode.base import DecoderConfig
+        from ds2ray.decode.tuned import tuned_settings
 
-        tuned = self.tuned()
-        fields = {k: tuned[k] for k in TUNED_DECODER_FIELDS if tuned.get(k) is not None}
-        return DecoderConfig(type="beam", lm_path=self.lm_path, **fields)
+        return DecoderConfig(type="beam", lm_path=self.lm_path, **tuned_settings(self.tuned(), paths=False))
 
     def files(self) -> dict[str, int]:
         """Every file in the folder -> its size in bytes."""

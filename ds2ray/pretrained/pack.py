@@ -30,8 +30,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ds2ray.pretrained import (CARD_FILE, FILES, LM_FILE, MAX_BYTES, README_FILE, TUNED_DECODER_FIELDS,
-                               TUNED_FILE, UNIGRAMS_FILE, ShippedModel, is_model_name)
+from ds2ray.decode.tuned import check_tuned, tuned_settings
+from ds2ray.pretrained import (CARD_FILE, FILES, LM_FILE, MAX_BYTES, README_FILE, TUNED_FILE, UNIGRAMS_FILE,
+                               ShippedModel, is_model_name)
 from ds2ray.pretrained.card import EVAL_SETS, CardError, render_model_card, validate_card
 
 log = logging.getLogger(__name__)
@@ -146,12 +147,7 @@ def _read_json(source: str | Path | Mapping[str, Any], what: str) -> dict[str, A
 
 def shipped_tuned(tuned: Mapping[str, Any]) -> dict[str, Any]:
     """tuned.json for a shipped model: alpha/beta and beam settings, no paths of the machine it was tuned on."""
-    for key in ("alpha", "beta"):
-        value = tuned.get(key)
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ValueError(f"--tuned: field {key!r} must be a number, got {value!r} (expected the best.json of "
-                             "`ds2ray tune`)")
-    keep = {k: tuned[k] for k in TUNED_DECODER_FIELDS if tuned.get(k) is not None}
+    keep = tuned_settings(check_tuned(dict(tuned), "the tuned decoder"), paths=False)
     context = {k: tuned[k] for k in ("error_rate_type", "error_rate", "wer", "cer", "num_utterances", "grid")
                if k in tuned}
     return {**keep, **context}

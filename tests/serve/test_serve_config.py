@@ -59,6 +59,36 @@ def test_every_flag_reaches_the_config(tmp_path):
     assert (dec.type, dec.lm_path, dec.alpha, dec.beta, dec.beam_width) == ("beam", lm, 0.9, 2.5, 32)
 
 
+def test_every_decoder_setting_is_a_serve_setting_with_the_same_default(tmp_path):
+    import dataclasses
+
+    from ds2ray.decode.base import DecoderConfig
+
+    serve_fields = {f.name: f.default for f in dataclasses.fields(ServeConfig)}
+    for f in dataclasses.fields(DecoderConfig):
+        if f.name != "type":  # ServeConfig.decoder
+            assert serve_fields[f.name] == f.default, f.name
+    model, lm = files(tmp_path, "model.pt", "lm.bin")
+    cfg = config_from_args(parse("--lm", lm, "--beam-prune-logp", "-7", "--token-min-logp", "-3",
+                                 "--unk-score-offset", "-4", "--hotwords", "cat", "sat", "--hotword-weight", "2",
+                                 checkpoint=model))
+    dec = cfg.resolved({}).decoder_config()
+    assert (dec.type, dec.beam_prune_logp, dec.token_min_logp, dec.unk_score_offset) == ("beam", -7.0, -3.0, -4.0)
+    assert (dec.hotwords, dec.hotword_weight) == (("cat", "sat"), 2.0)
+    assert dec == DecoderConfig(type="beam", **cfg.decoder_settings())
+
+
+def test_tuned_file_sets_alpha_beta_and_the_settings_left_at_their_defaults(tmp_path):
+    model, lm = files(tmp_path, "model.pt", "lm.bin")
+    tuned = tmp_path / "best.json"
+    tuned.write_text(json.dumps({"alpha": 0.9, "beta": 2.5, "beam_width": 16, "beam_prune_logp": -8.0,
+                                 "token_min_logp": -4.0, "lm_path": "/tuning/machine/lm.bin", "wer": 0.1}))
+    cfg = ServeConfig(checkpoint=model, decoder="beam", lm_path=lm, alpha=0.1, token_min_logp=-2.0,
+                      tuned=str(tuned)).resolved({})
+    assert (cfg.alpha, cfg.beta, cfg.beam_width, cfg.beam_prune_logp) == (0.9, 2.5, 16, -8.0)
+    assert (cfg.token_min_logp, cfg.lm_path) == (-2.0, lm)  # set in the config: kept
+
+
 def test_alpha_beta_flags_and_long_clips(tmp_path):
     model, = files(tmp_path, "model.pt")
     cfg = config_from_args(parse("--decoder", "beam", "--alpha", "0.3", "--beta", "1.0", "--max-seconds", "90",

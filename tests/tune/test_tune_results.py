@@ -45,7 +45,8 @@ def _result(points, kind="wer") -> TuneResult:
 
 
 def test_files_and_best_json_read_by_test_command(tmp_path):
-    from ds2ray.commands.test import decoder_config_from_args, read_tuned
+    from ds2ray.commands.test import decoder_config_from_args
+    from ds2ray.decode.tuned import read_tuned
 
     grid = GridSpec(1.0, 2.0, 3, 0.1, 0.3, 3)
     pts = [_pt(a, b, abs(round(a * 10) - 15) + abs(round(b * 10) - 2), 5) for a, b in grid.points()]
