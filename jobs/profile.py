@@ -10,17 +10,20 @@ Every flag is ``ds2ray profile``'s (``python -m jobs.profile --help``). On a clu
 
 from __future__ import annotations
 
-import sys
+import argparse
 
-from jobs.recipe import ds2ray_cli
+from ds2ray.commands import profile as profile_command
 
 
 def main(argv: list[str] | None = None) -> int:
     from ds2ray.cli import setup_logging
 
+    p = argparse.ArgumentParser(prog="python -m jobs.profile", description=__doc__,
+                                epilog=profile_command.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    profile_command.add_arguments(p)
+    args = p.parse_args(argv)
     setup_logging()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return ds2ray_cli(["profile", *argv])
+    return profile_command.run(args)
 
 
 if __name__ == "__main__":

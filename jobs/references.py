@@ -1,5 +1,5 @@
 """Reference word error rates of two existing offline recognisers on the shared real-speech test
-sets, printed beside a recipe's own results by ``jobs.test``.
+sets, printed beside a recipe's own results by its test stage (:data:`REFERENCES`).
 
 Source: ``../shared/data/README.md`` ("Reference points measured on the same files by two existing
 offline recognisers"): pocketsphinx 5.1 with its en-us model, and OpenAI Whisper tiny.en (raw
@@ -8,6 +8,8 @@ split names of ``jobs/english/config.yaml``.
 """
 
 from __future__ import annotations
+
+from ds2ray.pipeline.test import ReferenceTable
 
 SOURCE = "../shared/data/README.md (pocketsphinx 5.1 en-us; Whisper tiny.en), same files"
 RECOGNISERS = ("pocketsphinx", "whisper-tiny.en")
@@ -28,9 +30,5 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def pooled_reference(splits: tuple[str, ...], words: dict[str, int]) -> dict[str, float]:
-    """The references' WER over several splits, weighting each split's WER by its reference words."""
-    total = sum(words.get(s, 0) for s in splits)
-    if total == 0 or any(s not in REFERENCE_WER for s in splits):
-        return {}
-    return {r: sum(REFERENCE_WER[s][r] * words.get(s, 0) for s in splits) / total for r in RECOGNISERS}
+#: what the recipes' test stage prints beside their results
+REFERENCES = ReferenceTable(SOURCE, RECOGNISERS, REFERENCE_WER, GROUPS)

@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs.recipe import REPO, Experiment, load_experiment, resolve_repo_path, run_stage, stage_parser, write_json
+from ds2ray.pipeline.experiment import Experiment, write_json
+from jobs.recipe import REPO, load_experiment, run_stage, stage_parser
 
 #: Licence of each training source, for the card (the shared data's README and the Debian packages).
 LICENCES = {
@@ -104,7 +105,7 @@ def data_sources(exp: Experiment) -> list[dict[str, Any]]:
                     out.append({"source": f"synthetic: {engine}", "hours": round(float(hours), 2),
                                 "licence": LICENCES.get(f"synth:{engine}", "see the engine's package")})
             continue
-        twice = "train_real" in exp.recipe.data.train  # real speech listed twice (jobs/english_data.py)
+        twice = "train_real" in exp.recipe.data.train  # real speech listed twice (the english corpus builder)
         out.append({"source": source + (" (weighted twice)" if twice else ""), "hours": round(row["hours"], 2),
                     "licence": LICENCES.get(source, "see ../shared/data/README.md")})
     return out
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=None, help="the shared real-speech folder (default: the recipe's data.source)")
     args = p.parse_args(argv)
     exp = load_experiment(args, p)
-    shared = args.data or resolve_repo_path(exp.recipe.data.source or "../shared/data")
+    shared = args.data or exp.resolve(exp.recipe.data.source or "../shared/data")
     return run_stage("ship", lambda: ship(exp, args.name, args.dev_utterances, args.force, shared))
 
 

@@ -1,14 +1,15 @@
 # The stages every recipe runs; sourced by jobs/<recipe>/run.sh with the script's arguments.
-# Each stage is one `python -m jobs.<stage>` call, re-runnable, skipping work that is finished.
+# One `python -m jobs.run` call runs them in order (ds2ray.pipeline), re-runnable, skipping work
+# that is finished. One stage alone: python -m jobs.<data|train|tune|test|infer> --config ...
 #
-#   stage 0  prepare   manifests                      python -m jobs.data --step prepare
-#   stage 1  mean-std  feature normaliser             python -m jobs.data --step mean-std
-#   stage 2  vocab     character vocabulary           python -m jobs.data --step vocab
-#   stage 3  lm        n-gram LM of the transcripts   python -m jobs.data --step lm
-#   stage 4  train     Ray Train (RAY_ADDRESS or local)  python -m jobs.train
-#   stage 5  tune      alpha/beta grid on dev         python -m jobs.tune
-#   stage 6  test      WER/CER per decoder            python -m jobs.test
-#   stage 7  infer     a few test samples, ref vs hyp python -m jobs.infer
+#   stage 0  prepare   manifests                      ds2ray.pipeline.data.prepare
+#   stage 1  mean-std  feature normaliser             ds2ray.pipeline.data.mean_std
+#   stage 2  vocab     character vocabulary           ds2ray.pipeline.data.vocab
+#   stage 3  lm        n-gram LM of the transcripts   ds2ray.pipeline.data.lm
+#   stage 4  train     Ray Train (RAY_ADDRESS or local)  ds2ray.pipeline.train.train
+#   stage 5  tune      alpha/beta grid on dev         ds2ray.pipeline.tune.tune
+#   stage 6  test      WER/CER per decoder            ds2ray.pipeline.test.test
+#   stage 7  infer     a few test samples, ref vs hyp ds2ray.pipeline.infer.infer
 #
 # Options: --stage N --stop-stage M (default 0..7, icefall style), --exp-dir DIR (default
 # exp/<recipe>), --data DIR (corpus location, stage 0), --set SECTION.FIELD=VALUE (repeatable,
@@ -52,19 +53,5 @@ if [[ -z "${PYTHON:-}" ]]; then
 fi
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"  # `-m jobs.*` from any working directory
 
-run() {  # run N NAME MODULE ARGS...
-    local n="$1" name="$2" module="$3"; shift 3
-    if (( stage <= n && n <= stop_stage )); then
-        echo "[$(date +%H:%M:%S)] $(basename "$recipe_dir") stage $n: $name"
-        "$PYTHON" -m "$module" --config "$config" ${common[@]+"${common[@]}"} "$@"
-    fi
-}
-
-run 0 prepare  jobs.data  --step prepare ${data_args[@]+"${data_args[@]}"} ${force[@]+"${force[@]}"}
-run 1 mean-std jobs.data  --step mean-std ${force[@]+"${force[@]}"}
-run 2 vocab    jobs.data  --step vocab ${force[@]+"${force[@]}"}
-run 3 lm       jobs.data  --step lm ${force[@]+"${force[@]}"}
-run 4 train    jobs.train ${force[@]+"${force[@]}"}
-run 5 tune     jobs.tune  ${force[@]+"${force[@]}"}
-run 6 test     jobs.test  ${force[@]+"${force[@]}"}
-run 7 infer    jobs.infer
+"$PYTHON" -m jobs.run --config "$config" --stage "$stage" --stop-stage "$stop_stage" \
+    ${common[@]+"${common[@]}"} ${data_args[@]+"${data_args[@]}"} ${force[@]+"${force[@]}"}

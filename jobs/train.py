@@ -1,71 +1,26 @@
-"""Train stage of a recipe: Ray Train on the recipe's manifests, vocabulary and normaliser.
+"""Train stage of a recipe (:func:`ds2ray.pipeline.train.train`): Ray Train on the recipe's
+manifests, vocabulary and normaliser.
 
     python -m jobs.train --config jobs/fsdd/config.yaml
     ray job submit --working-dir . --runtime-env jobs/runtime_env.yaml -- \\
         python -m jobs.train --config jobs/librispeech/config.yaml --set train.use_gpu=true \\
         --set train.num_workers=8 --set train.storage_path=s3://bucket/ds2ray/runs
 
-Runs on the cluster in ``RAY_ADDRESS`` (``ray job submit`` sets it), else on a local Ray. The
-config's ``model`` is sized to the vocabulary and features; ``train.storage_path`` (relative:
-under the experiment folder; or ``s3://``) keeps the checkpoints. Re-running resumes the run of
-the same ``train.run_name``. When it finishes, ``<exp>/train.json`` records the newest checkpoint
-and the last metrics, and the stage is skipped from then on (``--force`` resumes the run again,
-e.g. after raising ``train.max_minutes``).
+Runs on the cluster in ``RAY_ADDRESS`` (``ray job submit`` sets it), else on a local Ray. Re-running
+resumes the run of the same ``train.run_name``; once ``<exp>/train.json`` records the checkpoint the
+stage is skipped (``--force`` resumes the run again, e.g. after raising ``train.max_minutes``).
 """
 
 from __future__ import annotations
 
-import json
-import os
-
-from jobs.recipe import Experiment, load_experiment, run_stage, stage_parser, write_json
-
-
-def train(exp: Experiment, force: bool) -> str:
-    from ds2ray.data.normalizer import NormalizerStats
-    from ds2ray.data.vocab import Vocabulary
-    from ds2ray.train.trainer import build_job, run_train
-
-    if exp.train_json.exists() and not force:
-        done = json.loads(exp.train_json.read_text())
-        return f"done before: checkpoint {done.get('checkpoint')} (--force resumes the run)"
-    recipe = exp.recipe
-    for path, step in ((exp.vocab, "vocab"), (exp.mean_std, "mean-std")):
-        if not path.exists():
-            raise FileNotFoundError(f"{path} not found: run `python -m jobs.data --step {step}` first")
-    missing = [m for m in exp.manifests(recipe.data.train + recipe.data.dev) if not os.path.exists(m)]
-    if missing:
-        raise FileNotFoundError(f"manifest(s) {missing} not found: run `python -m jobs.data --step prepare` first")
-    cfg = recipe.train.replace(train_manifests=tuple(exp.manifests(recipe.data.train)),
-                               dev_manifests=tuple(exp.manifests(recipe.data.dev)),
-                               storage_path=exp.storage_path)
-    vocab, normalizer = Vocabulary.load(exp.vocab), NormalizerStats.load(exp.mean_std)
-    if cfg.init_from:  # e.g. `en`: its weights learned with its own normaliser and vocabulary, so keep them
-        from ds2ray.model.checkpoint import load_checkpoint
-
-        start = load_checkpoint(cfg.init_from)
-        if start.feature_config != recipe.features:
-            raise ValueError(f"train.init_from {cfg.init_from}: its features {start.feature_config} differ from the "
-                             f"recipe's {recipe.features}")
-        vocab = start.vocab
-        normalizer = start.normalizer or normalizer
-    job = build_job(cfg, recipe.model, recipe.features, vocab, normalizer)
-    result = run_train(job)
-    if result.error is not None:
-        raise RuntimeError(f"training run {cfg.run_name!r} ended with an error: {result.error}")
-    if not result.checkpoint:
-        raise RuntimeError(f"training run {cfg.run_name!r} reported no checkpoint")
-    write_json(exp.train_json, {"checkpoint": result.checkpoint, "metrics": result.metrics, "run_dir": result.run_dir,
-                                "num_workers": cfg.num_workers, "use_gpu": cfg.use_gpu})
-    shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.metrics.items())
-    return f"checkpoint {result.checkpoint}; {shown}"
+from jobs.recipe import load_experiment, run_stages, stage_parser
 
 
 def main(argv: list[str] | None = None) -> int:
     p = stage_parser("jobs.train", __doc__)
     args = p.parse_args(argv)
     exp = load_experiment(args, p)
-    return run_stage("train", lambda: train(exp, args.force))
+    return run_stages(exp, ["train"], force=args.force)
 
 
 if __name__ == "__main__":

@@ -52,42 +52,22 @@ def register(sub) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from ds2ray.data.text import detect_language
-    from ds2ray.lm.build import LMBuildConfig, build_lm, parse_prune
-    from ds2ray.lm.corpus import prepare_corpus, read_corpus_lines
+    from ds2ray.lm.build import LMBuildConfig, build_lm, build_lm_from_text, parse_prune
     from ds2ray.lm.load import DEFAULT_UNK_TOKEN
 
     config = LMBuildConfig(order=args.order, prune=parse_prune(args.prune), memory=args.memory,
                            binary_type="trie" if args.quantize else args.binary_type)
-    unk = args.unk_token or DEFAULT_UNK_TOKEN
     if args.no_preprocess:
         if len(args.corpus) != 1:
             raise ValueError("--no-preprocess takes exactly one --corpus (the clean text lmplz reads)")
         if args.top_n is not None:
             raise ValueError("--top-n needs preprocessing; drop --no-preprocess")
-        result = build_lm(args.corpus[0], args.out, config, keep_arpa=args.arpa, unk_token=unk)
+        result = build_lm(args.corpus[0], args.out, config, keep_arpa=args.arpa,
+                          unk_token=args.unk_token or DEFAULT_UNK_TOKEN)
         print(result.summary())
         return 0
-    language = args.language
-    if language == "auto":
-        sample = []
-        for line in read_corpus_lines(args.corpus[0]):
-            sample.append(line)
-            if len(sample) >= 2000:
-                break
-        language = detect_language(sample)
-    out_dir = Path(args.out).resolve().parent
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".lm-corpus.") as tmp:
-        clean = Path(tmp) / "corpus.txt"
-        stats = prepare_corpus(args.corpus, clean, language=language, top_n=args.top_n, unk_token=unk)
-        print(f"corpus ({language}): {stats.summary()}")
-        if args.keep_corpus:
-            shutil.copyfile(clean, args.keep_corpus)
-        result = build_lm(clean, args.out, config, keep_arpa=args.arpa, unk_token=unk)
-    print(result.summary())
+    built = build_lm_from_text(args.corpus, args.out, config, language=args.language, top_n=args.top_n,
+                               unk_token=args.unk_token, keep_arpa=args.arpa, keep_corpus=args.keep_corpus)
+    print(f"corpus ({built.language}): {built.corpus.summary()}")
+    print(built.build.summary())
     return 0

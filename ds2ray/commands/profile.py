@@ -21,6 +21,12 @@ def register(sub) -> None:
                        description="Run the same DS2 training on K workers for each K and report throughput "
                                    "(audio seconds trained per second), speedup and efficiency.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``ds2ray profile`` (also ``python -m jobs.profile``'s)."""
     p.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
     p.add_argument("--steps", type=int, default=20, help="training steps per worker count, warmup included (20)")
     p.add_argument("--warmup-steps", type=int, default=3, help="first steps left out of the measurement (3)")
@@ -37,7 +43,6 @@ def register(sub) -> None:
     p.add_argument("--max-duration", type=float, default=7.0, help="longest utterance (s; default 7)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic audio and of training")
     p.add_argument("--out", default="profile_out", help="output folder (default profile_out/)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,8 +11,10 @@ import os
 
 from ds2ray.commands.common import add_manifest_args
 from ds2ray.commands.test import CHECKPOINT_HELP
+from ds2ray.tune.grid import TuneGridConfig
 
-DEFAULT_BATCH_SIZE = 128
+#: the grid's defaults (the seed's), shared with a recipe's ``tune`` section
+GRID = TuneGridConfig()
 
 
 def register(sub) -> None:
@@ -41,22 +43,23 @@ def register(sub) -> None:
     p.add_argument("--tune-manifest", "--tune_manifest", dest="tune_manifest", action="append", default=None,
                    help="the seed's name for --manifest (dev set to tune on)")
     g = p.add_argument_group("grid (the seed's defaults)")
-    g.add_argument("--alpha-from", "--alpha_from", dest="alpha_from", type=float, default=1.0,
-                   help="smallest LM weight (default 1.0)")
-    g.add_argument("--alpha-to", "--alpha_to", dest="alpha_to", type=float, default=3.2,
-                   help="largest LM weight (default 3.2)")
-    g.add_argument("--num-alphas", "--num_alphas", dest="num_alphas", type=int, default=45,
-                   help="alphas, evenly spaced, ends included (default 45)")
-    g.add_argument("--beta-from", "--beta_from", dest="beta_from", type=float, default=0.1,
-                   help="smallest word bonus (default 0.1)")
-    g.add_argument("--beta-to", "--beta_to", dest="beta_to", type=float, default=0.45,
-                   help="largest word bonus (default 0.45)")
-    g.add_argument("--num-betas", "--num_betas", dest="num_betas", type=int, default=8,
-                   help="betas, evenly spaced, ends included (default 8)")
-    g.add_argument("--num-batches", "--num_batches", dest="num_batches", type=int, default=-1,
-                   help="tune on the first K batches of --batch-size utterances (default -1: the whole set)")
-    g.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=DEFAULT_BATCH_SIZE,
-                   help=f"utterances per batch for --num-batches (default {DEFAULT_BATCH_SIZE})")
+    g.add_argument("--alpha-from", "--alpha_from", dest="alpha_from", type=float, default=GRID.alpha_from,
+                   help=f"smallest LM weight (default {GRID.alpha_from})")
+    g.add_argument("--alpha-to", "--alpha_to", dest="alpha_to", type=float, default=GRID.alpha_to,
+                   help=f"largest LM weight (default {GRID.alpha_to})")
+    g.add_argument("--num-alphas", "--num_alphas", dest="num_alphas", type=int, default=GRID.num_alphas,
+                   help=f"alphas, evenly spaced, ends included (default {GRID.num_alphas})")
+    g.add_argument("--beta-from", "--beta_from", dest="beta_from", type=float, default=GRID.beta_from,
+                   help=f"smallest word bonus (default {GRID.beta_from})")
+    g.add_argument("--beta-to", "--beta_to", dest="beta_to", type=float, default=GRID.beta_to,
+                   help=f"largest word bonus (default {GRID.beta_to})")
+    g.add_argument("--num-betas", "--num_betas", dest="num_betas", type=int, default=GRID.num_betas,
+                   help=f"betas, evenly spaced, ends included (default {GRID.num_betas})")
+    g.add_argument("--num-batches", "--num_batches", dest="num_batches", type=int, default=GRID.num_batches,
+                   help=f"tune on the first K batches of --batch-size utterances (default {GRID.num_batches}: "
+                        "the whole set)")
+    g.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=GRID.batch_size,
+                   help=f"utterances per batch for --num-batches (default {GRID.batch_size})")
     g.add_argument("--two-stage", action="store_true",
                    help="coarse grid on the first batches, then a fine grid around its best on the whole set")
     g.add_argument("--fine-alphas", type=int, default=5, help="alphas of the --two-stage fine grid (default 5)")
@@ -100,10 +103,7 @@ def _decoder_base(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from ds2ray.commands.common import read_manifest_args
-    from ds2ray.decode.beam import validate_lm_for_vocab
-    from ds2ray.evaluate import compute_log_probs
-    from ds2ray.model.checkpoint import load_checkpoint
-    from ds2ray.tune.grid import GridSpec, TwoStageSpec
+    from ds2ray.pipeline.tune import tune_lm_weights
 
     args.manifest = (args.manifest or []) + (args.tune_manifest or [])
     if not args.manifest:
@@ -114,48 +114,13 @@ def run(args: argparse.Namespace) -> int:
     if not entries:
         raise ValueError(f"the dev set is empty: no utterances in {', '.join(args.manifest)} (empty, or all filtered "
                          "out by --min-duration/--max-duration)")
-    grid = GridSpec(args.alpha_from, args.alpha_to, args.num_alphas, args.beta_from, args.beta_to, args.num_betas)
-    subset = args.num_batches * args.batch_size if args.num_batches > 0 else None
-    if subset and not args.two_stage:
-        entries = entries[:subset]  # the acoustic model only needs to see what is tuned on
-    if args.lm is None:
-        from ds2ray.pretrained import decoder_defaults
-
-        shipped = decoder_defaults(args.checkpoint)
-        if shipped is None:
-            raise ValueError("give the language model to tune with --lm (only a shipped model, e.g. --checkpoint en, "
-                             "brings its own)")
-        args.lm = shipped.lm_path
-    config = _decoder_base(args)
-    vocab = load_checkpoint(args.checkpoint).vocab
-    validate_lm_for_vocab(config, vocab)  # a missing or mismatched LM fails before the acoustic model runs
-
-    if args.engine == "tune" or args.acoustic_workers > 0:
-        from ds2ray.commands.test import ensure_ray
-
-        ensure_ray()
-    print(f"acoustic model: {args.checkpoint} on {len(entries)} utterances "
-          f"({sum(e.duration for e in entries) / 60:.1f} min)")
-    log_probs = compute_log_probs(args.checkpoint, entries, num_workers=args.acoustic_workers, use_gpu=args.use_gpu)
-    if args.engine == "tune":
-        import ray
-
-        log_probs = ray.put(log_probs)  # once, for every trial (and both stages)
-    common = dict(num_workers=args.num_workers, decoder=config, error_rate_type=args.error_rate_type,
-                  engine=args.engine)
-    os.makedirs(args.out, exist_ok=True)
-    if args.two_stage:
-        from ds2ray.tune.search import tune_two_stage
-
-        spec = TwoStageSpec(grid, subset, args.fine_alphas, args.fine_betas)
-        _, result = tune_two_stage(log_probs, entries, vocab, args.lm, spec, out_dir=args.out, **common)
-        best_path = os.path.join(args.out, "best.json")
-    else:
-        from ds2ray.tune.search import tune_grid
-
-        result = tune_grid(log_probs, entries, vocab, args.lm, grid, out_dir=args.out, **common)
-        best_path = result.files["best.json"]
-    for name, path in sorted(result.files.items()):
+    grid = TuneGridConfig(args.alpha_from, args.alpha_to, args.num_alphas, args.beta_from, args.beta_to,
+                          args.num_betas, num_batches=max(args.num_batches, 0), batch_size=args.batch_size)
+    outcome = tune_lm_weights(args.checkpoint, entries, grid, _decoder_base(args), args.out,
+                              num_workers=args.num_workers, acoustic_workers=args.acoustic_workers,
+                              use_gpu=args.use_gpu, engine=args.engine, error_rate_type=args.error_rate_type,
+                              two_stage=(args.fine_alphas, args.fine_betas) if args.two_stage else None)
+    for name, path in sorted(outcome.result.files.items()):
         print(f"{name:<18} -> {path}")
-    print(f"use it: ds2ray test --checkpoint {args.checkpoint} --manifest TEST --tuned {best_path}")
+    print(f"use it: ds2ray test --checkpoint {args.checkpoint} --manifest TEST --tuned {outcome.best_json}")
     return 0

@@ -19,9 +19,13 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ds2ray.config import ConfigBase, ConfigError
 from ds2ray.lm.load import read_arpa_unigrams, unigrams_path_for, write_unigrams
+
+if TYPE_CHECKING:
+    from ds2ray.lm.corpus import CorpusStats
 
 log = logging.getLogger(__name__)
 
@@ -206,3 +210,43 @@ def build_lm(corpus: str | Path, out: str | Path, config: LMBuildConfig = LMBuil
             os.replace(arpa_tmp, arpa_final)
         os.replace(model_tmp, out)
     return LMBuildResult(out, arpa_final, unigrams, counts, fallback)
+
+
+@dataclass(frozen=True)
+class TextLMResult:
+    """:func:`build_lm_from_text`'s outcome: the corpus language, its statistics and the build."""
+
+    language: str
+    corpus: "CorpusStats"
+    build: LMBuildResult
+
+
+def build_lm_from_text(corpora: list[str | Path], out: str | Path, config: LMBuildConfig = LMBuildConfig(), *,
+                       language: str = "auto", top_n: int | None = None, unk_token: str | None = None,
+                       keep_arpa: bool = False, keep_corpus: str | Path | None = None) -> TextLMResult:
+    """Preprocess text files or manifests (:func:`ds2ray.lm.corpus.prepare_corpus`; ``language``
+    ``auto`` detects it from the first 2000 lines) into a temp file beside ``out``, then
+    :func:`build_lm`. ``keep_corpus`` also saves the clean corpus there."""
+    from ds2ray.data.text import detect_language
+    from ds2ray.lm.corpus import prepare_corpus, read_corpus_lines
+    from ds2ray.lm.load import DEFAULT_UNK_TOKEN
+
+    if not corpora:
+        raise ValueError("no corpus to build the language model from")
+    unk = unk_token or DEFAULT_UNK_TOKEN
+    if language == "auto":
+        sample = []
+        for line in read_corpus_lines(corpora[0]):
+            sample.append(line)
+            if len(sample) >= 2000:
+                break
+        language = detect_language(sample)
+    out_dir = Path(out).resolve().parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".lm-corpus.") as tmp:
+        clean = Path(tmp) / "corpus.txt"
+        stats = prepare_corpus(corpora, clean, language=language, top_n=top_n, unk_token=unk)
+        if keep_corpus:
+            shutil.copyfile(clean, keep_corpus)
+        result = build_lm(clean, out, config, keep_arpa=keep_arpa, unk_token=unk)
+    return TextLMResult(language, stats, result)

@@ -7,13 +7,15 @@
 The seed's advice, a coarse grid on a few batches and then a fine grid on the whole dev set, is
 :meth:`GridSpec.refine`: a grid spanning one coarse step on either side of the coarse optimum,
 clipped to the coarse ranges. :class:`TwoStageSpec` holds both stages' settings.
+
+:class:`TuneGridConfig` is the one place for the grid's defaults: ``ds2ray tune``'s flags and a
+recipe's ``tune`` section both take theirs from it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-
-import numpy as np
 
 from ds2ray.config import ConfigBase, ConfigError
 
@@ -22,6 +24,8 @@ DECIMALS = 6
 
 
 def _values(start: float, stop: float, num: int) -> tuple[float, ...]:
+    import numpy as np  # lazily: the CLI imports this module for its defaults
+
     return tuple(round(float(v), DECIMALS) for v in np.linspace(start, stop, num))
 
 
@@ -40,7 +44,7 @@ class GridSpec(ConfigBase):
     def __post_init__(self) -> None:
         for name in ("alpha_from", "alpha_to", "beta_from", "beta_to"):
             value = float(getattr(self, name))
-            if not np.isfinite(value):
+            if not math.isfinite(value):
                 raise ConfigError(f"GridSpec.{name} must be a finite number, got {value}")
             object.__setattr__(self, name, value)
         for name in ("num_alphas", "num_betas"):
@@ -92,6 +96,31 @@ class GridSpec(ConfigBase):
         a_from, a_to, na = axis(alpha, self.alpha_step, self.alpha_from, self.alpha_to, num_alphas)
         b_from, b_to, nb = axis(beta, self.beta_step, self.beta_from, self.beta_to, num_betas)
         return GridSpec(a_from, a_to, na, b_from, b_to, nb)
+
+
+@dataclass(frozen=True)
+class TuneGridConfig(GridSpec):
+    """The grid plus how much of the dev set it is tuned on: the first ``num_batches`` batches of
+    ``batch_size`` utterances (``num_batches`` 0 or less: the whole set). A recipe's ``tune`` section
+    and the defaults of ``ds2ray tune``."""
+
+    num_batches: int = 0
+    batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if int(self.batch_size) < 1:
+            raise ConfigError(f"TuneGridConfig.batch_size must be >= 1, got {self.batch_size}")
+
+    @property
+    def grid(self) -> GridSpec:
+        """The (alpha, beta) grid alone."""
+        return GridSpec(self.alpha_from, self.alpha_to, self.num_alphas, self.beta_from, self.beta_to, self.num_betas)
+
+    @property
+    def num_utterances(self) -> int | None:
+        """Utterances tuned on: ``num_batches x batch_size``, or None for the whole dev set."""
+        return self.num_batches * self.batch_size if self.num_batches > 0 else None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # an4: CMU AN4 (about 50 min of training audio: spoken census data, spelled words, numbers;
 # SPHERE files), downloaded from CMU unless --data points at an extracted tree
-# (--set data.source_flag=--source-dir). The demo model on 2 CPU workers for 45 minutes; WER on
+# (--set data.options.source_dir=DIR). The demo model on 2 CPU workers for 45 minutes; WER on
 # the official test set (no dev set exists: tuning is skipped).
 #
 # Usage: jobs/an4/run.sh [--stage N] [--stop-stage M] [--exp-dir DIR] [--data DIR] [--set S.F=V]... [--force]

@@ -10,15 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ds2ray.config import ConfigError
+from ds2ray.pipeline.config import SECTIONS, RecipeConfig, plain
 from jobs import data as data_stage
 from jobs import infer as infer_stage
 from jobs import test as test_stage
 from jobs import train as train_stage
-from jobs.recipe import SECTIONS, RecipeConfig, plain
 
 REPO = Path(__file__).resolve().parents[2]
-RECIPES = ("tiny", "librispeech", "aishell", "voxforge", "an4", "fsdd", "english")
+RECIPES = ("tiny", "librispeech", "aishell", "voxforge", "an4", "fsdd", "english", "demo")
 STAGES = ("prepare", "mean-std", "vocab", "lm", "train", "tune", "test", "infer")
 
 
@@ -42,36 +41,24 @@ def test_config_yaml_is_serialized_dataclasses_only(name):
 
 
 @pytest.mark.parametrize("name", RECIPES)
-def test_config_names_a_real_builder_with_valid_flags_and_a_valid_augmentation(name):
+def test_config_names_a_real_builder_with_valid_options_and_a_valid_augmentation(name):
     from ds2ray.augment import AugmentPipeline
-    from ds2ray.cli import build_parser
-    from ds2ray.data.corpora import corpus_names
+    from ds2ray.pipeline.data import corpus_options
 
     recipe = RecipeConfig.load(config(name))
     d = recipe.data
-    if d.corpus in data_stage.BUILDERS:
-        data_stage.OPTIONS[d.corpus](d.args)  # argparse exits on a bad flag
-    else:
-        assert d.corpus in corpus_names()
-        flags = ["--out-dir", "x", *([d.source_flag, "y"] if d.source else []), *d.args]
-        build_parser().parse_args(["prepare", d.corpus, *flags])
+    corpus, options = corpus_options(d.corpus, d.options)  # ConfigError on a bad name or option
+    assert corpus.name == d.corpus and set(d.options) <= set(options.to_dict())
     if recipe.train.augment_config:
         assert len(AugmentPipeline.from_config(recipe.train.augment_config).to_config()) >= 1
     assert recipe.test.error_rate_type == ("cer" if d.language == "zh" else "wer")
     assert recipe.features.num_features == recipe.model.num_features
 
 
-def test_set_overrides_are_typed_and_checked():
-    recipe = RecipeConfig.load(config("tiny"), ["train.num_workers=2", "train.max_minutes=1.5", "lm.order=0",
-                                                "data.test=[dev, test]", "test.decoders=[greedy]"])
-    assert recipe.train.num_workers == 2 and recipe.train.max_minutes == 1.5
-    assert recipe.lm.order == 0 and recipe.data.test == ("dev", "test") and recipe.test.decoders == ("greedy",)
-    with pytest.raises(ConfigError, match="no field 'num_worker'.*num_workers"):
-        RecipeConfig.load(config("tiny"), ["train.num_worker=2"])
-    with pytest.raises(ConfigError, match="SECTION.FIELD=VALUE"):
-        RecipeConfig.load(config("tiny"), ["trainer.epochs=3"])
-    with pytest.raises(ConfigError, match="section 'train'.*num_workers"):
-        RecipeConfig.load(config("tiny"), ["train.num_workers=0"])
+def test_stage_modules_reject_a_bad_override_with_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        data_stage.main(["--config", str(config("tiny")), "--set", "train.num_worker=2"])
+    assert exc.value.code == 2 and "no field 'num_worker'" in capsys.readouterr().err
 
 
 def test_run_sh_lists_the_stages_and_rejects_unknown_options():
@@ -150,7 +137,7 @@ def test_test_and_infer_stages_score_the_recorded_checkpoint(fsdd_exp, tmp_path,
     rows = (exp / "test" / "greedy.jsonl").read_text().splitlines()
     assert len(rows) == 500 and json.loads(rows[0])["ref"] in {"zero", "one", "two", "three", "four", "five",
                                                                "six", "seven", "eight", "nine"}
-    assert test_stage.main(args) == 0  # totals exist: ds2ray test is not run again
-    assert "-- greedy: ds2ray test" not in capsys.readouterr().out
+    assert test_stage.main(args) == 0  # totals exist: not scored again
+    assert "-- greedy: scoring" not in capsys.readouterr().out
     assert infer_stage.main(args) == 0
     assert capsys.readouterr().out.count("Target Transcription:") == 2

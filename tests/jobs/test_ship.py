@@ -12,7 +12,9 @@ import pytest
 import soundfile as sf
 
 from jobs import ship as ship_stage
-from jobs.recipe import REPO, Experiment, RecipeConfig
+from ds2ray.pipeline.config import RecipeConfig
+from ds2ray.pipeline.experiment import Experiment
+from jobs.recipe import REPO
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 
