@@ -60,10 +60,6 @@ class ShardPlan:
         size = sum(g.estimated_tar_bytes() for g in self.groups) + 2 * _TAR_BLOCK
         return -(-size // 10240) * 10240
 
-    @property
-    def num_entries(self) -> int:
-        return sum(len(g.entries) for g in self.groups)
-
     def fingerprint(self) -> str:
         """sha256 over everything that determines the shard's bytes (keys, sources, sizes, metadata)."""
         h = hashlib.sha256(PACK_FORMAT.encode())

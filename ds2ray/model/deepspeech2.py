@@ -74,7 +74,3 @@ def ctc_loss(logits: torch.Tensor, out_lengths: torch.Tensor, targets: torch.Ten
     log_probs = torch.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # (T', B, V)
     return nn.functional.ctc_loss(log_probs, targets, out_lengths, target_lengths, blank=0,
                                   reduction=reduction, zero_infinity=True)
-
-
-def build_model(config: ModelConfig) -> DeepSpeech2:
-    return DeepSpeech2(config)

@@ -30,7 +30,7 @@ from ds2ray.train import batching, schedule
 from ds2ray.train.config import TrainJob
 from ds2ray.train.dataset import Batch, SpeechDataset, make_loader, prepare_utterances
 from ds2ray.train.gradsync import FlatGradients, broadcast_state, resolve_mode
-from ds2ray.train.greedy import ErrorCounts, decode_texts, greedy_collapse
+from ds2ray.train.greedy import decode_texts, dev_errors, dev_rates, dev_stats, greedy_collapse
 from ds2ray.train.metrics_log import MetricsLog, format_progress
 from ds2ray.train.stream import StreamingTrainSet, make_stream_loader, stream_batch_size
 from ds2ray.train.session import LocalSession, RaySession, Session
@@ -96,10 +96,6 @@ class Context:
         if self.session.rank == 0:  # not print(): Ray Train patches it and the line would show twice
             sys.stdout.write(f"[ds2ray train {time.strftime('%H:%M:%S')}] {msg}\n")
             sys.stdout.flush()
-
-
-class StopTraining(Exception):
-    pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -401,7 +397,8 @@ def evaluate(ctx: Context) -> dict[str, float]:
     loss_sum = 0.0
     n = 0
     failures = 0
-    errors = ErrorCounts()
+    refs: list[str] = []
+    hyps: list[str] = []
     for batch in make_loader(data.dev_set, data.dev_batches(), ctx.job.train.loader_workers):
         failures += len(batch.failures)
         if batch.size == 0:
@@ -412,14 +409,13 @@ def evaluate(ctx: Context) -> dict[str, float]:
                           reduction="none") / batch.target_lengths.to(device).clamp(min=1)
         loss_sum += float(losses.sum())
         n += batch.size
-        hyps = decode_texts(ctx.job.vocab, greedy_collapse(logits.float(), out_lengths))
-        for i, hyp in zip(batch.indices, hyps):
-            errors.add(data.dev_utts[i].text, hyp)
-    totals = ctx.session.all_reduce([loss_sum, float(n), float(failures), *errors.as_list()])
-    loss_sum, n, failures, ce, chars, we, words = totals
+        hyps += decode_texts(ctx.job.vocab, greedy_collapse(logits.float(), out_lengths))
+        refs += [data.dev_utts[i].text for i in batch.indices]
+    errors = dev_stats(*dev_errors(refs, hyps, ctx.job.vocab.language))
+    loss_sum, n, failures, *errors = ctx.session.all_reduce([loss_sum, float(n), float(failures), *errors])
     model.train()
-    return {"dev_loss": loss_sum / n if n else float("nan"), "dev_cer": ce / chars if chars else float("nan"),
-            "dev_wer": we / words if words else float("nan"), "dev_utterances": n, "dev_skipped": failures}
+    rates = dev_rates(errors) if n else {"dev_cer": float("nan"), "dev_wer": float("nan")}
+    return {"dev_loss": loss_sum / n if n else float("nan"), **rates, "dev_utterances": n, "dev_skipped": failures}
 
 
 # ---------------------------------------------------------------------------------------------

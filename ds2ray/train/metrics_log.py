@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 from typing import Any
 
 from ds2ray import fileio
@@ -156,11 +155,3 @@ def format_seconds(s: float) -> str:
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
-
-
-class Timer:
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start

@@ -270,13 +270,6 @@ def _total_from_content_range(value: str) -> int | None:
 
 
 # --------------------------------------------------------------------------- extraction
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar", ".zip")
-
-
-def is_archive(path: str | Path) -> bool:
-    return str(path).lower().endswith(ARCHIVE_SUFFIXES)
-
-
 def extraction_marker(archive: str | Path, dest_dir: str | Path) -> Path:
     return Path(dest_dir) / f".{Path(archive).name}.extracted"
 
