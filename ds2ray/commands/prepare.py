@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ds2ray.data.corpora import Corpus, PathFlag, corpus_names, get_corpus
 
@@ -28,7 +29,7 @@ def add_corpus_arguments(p: argparse.ArgumentParser, corpus: Corpus) -> None:
     """``out_dir``'s flag, ``source``'s flag, one flag per options field, then ``overwrite``'s flag."""
     from ds2ray.data.corpora.flags import add_option_flags
 
-    groups: dict[str, argparse._MutuallyExclusiveGroup] = {}
+    groups: dict[str, Any] = {}  # group name -> argparse mutually exclusive group
 
     def path_flag(spec: PathFlag, dest: str, **kwargs) -> None:
         target = p

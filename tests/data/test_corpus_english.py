@@ -127,5 +127,6 @@ def test_real_shared_data_split_counts(tmp_path):
     out = tmp_path / "exp" / "data"
     prepare_english(out, SHARED, _options(synth_hours=0))
     counts = {s: len(_manifest(out, s)) for s in SPLITS}
-    assert counts == {"train": 2500 + 3000 + 300, "train_real": 2500 + 3000 + 300, "dev": 2000, "test_speechocean": 500, "test_an4": 76,
-                      "test_pocketsphinx": 12, "test_speechbrain": 14, "test_alsa": 8}
+    assert counts == {"train": 2500 + 3000 + 300, "train_real": 2500 + 3000 + 300, "dev": 2000,
+                      "test_speechocean": 500, "test_an4": 76, "test_pocketsphinx": 12, "test_speechbrain": 14,
+                      "test_alsa": 8}

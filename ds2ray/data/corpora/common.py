@@ -1,4 +1,4 @@
-"""What the public-corpus builders share: common flags, turning (audio, text) pairs into manifest
+"""What the public-corpus builders share: common options and flags, turning (audio, text) pairs into manifest
 entries in parallel (unreadable audio is skipped, counted and reported), re-runnable manifest
 writing, and speaker-disjoint splits.
 

@@ -243,7 +243,8 @@ def prepare_english(out_dir: Path, source: Path | None, options: EnglishOptions,
     if options.synth_hours > 0 or options.synth_utterances > 0:
         t0 = time.time()
         cfg = synth_config(options, data_dir / "text.synth.txt")
-        synth_manifests = synthesize_corpus(cfg, data_dir / "synth", num_workers=options.num_workers, overwrite=overwrite)
+        synth_manifests = synthesize_corpus(cfg, data_dir / "synth", num_workers=options.num_workers,
+                                            overwrite=overwrite)
         synth = [ManifestEntry(e.audio_filepath, e.duration, e.text, e.offset, e.speaker,
                                {**e.extra, "source": "synth"}) for e in read_manifest(synth_manifests["train"])]
         info = json.loads((data_dir / "synth" / "synth.json").read_text())

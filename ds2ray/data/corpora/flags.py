@@ -39,8 +39,8 @@ class CorpusOptions(ConfigBase):
         """Range checks of the subclass (raise through :func:`check`)."""
 
 
-def option(default: Any, help: str, *, choices: Iterable[Any] | None = None, metavar: str | tuple[str, ...] | None = None,
-           group: str | None = None) -> Any:
+def option(default: Any, help: str, *, choices: Iterable[Any] | None = None,
+           metavar: str | tuple[str, ...] | None = None, group: str | None = None) -> Any:
     """A dataclass field with its flag's help text (``%(default)s`` works), choices, metavar and
     mutually exclusive group."""
     meta = {"help": help, "choices": tuple(choices) if choices is not None else None, "metavar": metavar,
@@ -78,8 +78,9 @@ def check_types(options: Any) -> None:
             ok = False
         if not ok:
             what = {"+": f"a list of {elem.__name__}", None: elem.__name__}.get(nargs, f"{nargs} {elem.__name__}s")
-            raise ConfigError(f"{type(options).__name__}.{f.name} ({flag_name(f.name)}) must be "
-                              f"{'None or ' if _optional(hints[f.name]) else ''}{what}, got {getattr(options, f.name)!r}")
+            none = "None or " if _optional(hints[f.name]) else ""
+            raise ConfigError(f"{type(options).__name__}.{f.name} ({flag_name(f.name)}) must be {none}{what}, "
+                              f"got {getattr(options, f.name)!r}")
         object.__setattr__(options, f.name, value)
 
 
@@ -124,6 +125,8 @@ def add_option_flags(parser: argparse.ArgumentParser, options_cls: type,
         if group_name and group_name not in groups:
             groups[group_name] = parser.add_mutually_exclusive_group()
         target = groups[group_name] if group_name else parser
+        if f.default is dataclasses.MISSING:
+            raise TypeError(f"{options_cls.__name__}.{f.name}: a flag needs a plain default (use option())")
         kwargs: dict[str, Any] = {"dest": f.name, "default": f.default, "help": meta.get("help")}
         elem, nargs = _flag_spec(hints[f.name])
         if elem is bool and nargs is None:
