@@ -147,13 +147,14 @@ def stage_shipped(exp: Experiment) -> str:
     return f"demo model {demo!r}; shipped {DEFAULT_MODEL!r} {shipped!r}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     from ds2ray.pipeline.runner import STAGES
 
     all_stages = [*STAGES, *EXTRA_STAGES]
     p = argparse.ArgumentParser(prog="python -m jobs.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out-dir", default="demo_out", help="the experiment folder: everything goes here (default demo_out/)")
+    p.add_argument("--out-dir", default="demo_out",
+                   help="the experiment folder: everything goes here (default demo_out/)")
     p.add_argument("--config", default=str(CONFIG), help="the recipe (default jobs/demo/config.yaml)")
     p.add_argument("--hours", type=float, default=None, help="hours of synthetic speech (data.options.hours: 2)")
     p.add_argument("--engines", default=None, help="TTS engines (espeak, flite, festival; default espeak)")
@@ -170,6 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stages", default=",".join(all_stages), help=f"comma-separated subset of {all_stages}")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="override one config field (repeatable)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ds2ray.pipeline.runner import STAGES
+
+    all_stages = [*STAGES, *EXTRA_STAGES]
+    p = build_parser()
     args = p.parse_args(argv)
     wanted = [STAGE_ALIASES.get(s.strip(), s.strip()) for s in args.stages.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(all_stages))

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from ds2ray.commands.test import decoder_config_from_args, load_vocab_arg
     from ds2ray.data.manifest import read_manifest
     from ds2ray.evaluate import evaluate
-    from ds2ray.metrics import default_error_rate_type, total
+    from ds2ray.metrics import default_error_rate_type
+    from ds2ray.pipeline.infer import show_results
     from ds2ray.raycluster import connect
 
     if not args.manifest and not args.files:
@@ -73,14 +74,5 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(args.checkpoint, samples + files, config, vocab=load_vocab_arg(args),
                       vocab_source=f"--vocab {args.vocab}", num_workers=args.num_workers, use_gpu=args.use_gpu,
                       decode_workers=args.decode_workers)
-    kind = args.error_rate_type or default_error_rate_type(report.language)
-    results = report.results[: len(samples)]
-    for r in results:
-        print(f"\nTarget Transcription: {r.ref}\nOutput Transcription: {r.hyp}")
-        print(f"Current error rate [{kind}] = {r.rate(kind):.6f}")
-    if results:
-        counts = total((r.word if kind == "wer" else r.char) for r in results)
-        print(f"\n{len(results)} samples: error rate [{kind}] = {counts.rate:.6f}")
-    for r in report.results[len(samples):]:
-        print(f"{r.audio_filepath}\t{r.hyp}")
+    show_results(report, len(samples), args.error_rate_type or default_error_rate_type(report.language))
     return 0

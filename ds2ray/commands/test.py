@@ -98,6 +98,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ds2ray.commands.common import read_manifest_args
     from ds2ray.evaluate import evaluate
+    from ds2ray.pipeline.test import describe
     from ds2ray.raycluster import connect
 
     manifest = read_manifest_args(args)
@@ -113,9 +114,7 @@ def run(args: argparse.Namespace) -> int:
                       use_gpu=args.use_gpu, decode_workers=args.decode_workers,
                       progress=False if args.no_progress else None)
     kind = args.error_rate_type
-    desc = config.type + (f" (lm {config.lm_path}, alpha {config.alpha}, beta {config.beta}, beam {config.beam_width})"
-                          if config.type == "beam" else "")
-    print(f"decoder: {desc}")
+    print(f"decoder: {describe(config)}")
     print(report.summary(kind))
     report.write_jsonl(args.out, kind)
     print(f"per-utterance results (worst first) -> {args.out}")

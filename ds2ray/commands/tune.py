@@ -7,7 +7,6 @@ the dev set at every grid point on warm decoder actors (:mod:`ds2ray.tune.search
 from __future__ import annotations
 
 import argparse
-import os
 
 from ds2ray.commands.common import add_manifest_args
 from ds2ray.commands.test import CHECKPOINT_HELP

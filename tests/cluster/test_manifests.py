@@ -13,7 +13,7 @@ import pytest
 import ray
 import yaml
 
-from jobs.recipe import RecipeConfig
+from ds2ray.pipeline.config import RecipeConfig
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = REPO / "cluster"

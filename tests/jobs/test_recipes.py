@@ -111,6 +111,19 @@ def test_data_steps_skip_finished_work(fsdd_exp, capsys):
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())
 
 
+def test_run_goes_through_a_stage_range_in_order(fsdd_exp, capsys):
+    from jobs import run
+
+    exp, args = fsdd_exp
+    assert run.main([*args, "--stage", "1", "--stop-stage", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("fsdd stage 1: mean-std") < out.index("== stage mean-std done") < out.index("fsdd stage 2: vocab")
+    assert "stage 0" not in out and "stage 3" not in out and "exists (16 classes)" in out
+    with pytest.raises(SystemExit) as exc:
+        run.main([*args, "--stage", "8"])
+    assert exc.value.code == 2
+
+
 def test_train_stage_names_the_missing_input(tmp_path, capsys):
     code = train_stage.main(["--config", str(config("tiny")), "--exp-dir", str(tmp_path)])
     assert code == 2
