@@ -18,6 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 #: what uses the library; the library never imports these
 USERS = ("jobs", "serve", "data_upload", "bench", "cluster")
+#: the ground floor (see ds2ray/__init__.py): each may import only the modules listed with it
+GROUND_FLOOR = {"ds2ray.tarmember": set(), "ds2ray.fileio": {"ds2ray.tarmember"}, "ds2ray.config": set(),
+                "ds2ray.metrics": set()}
 
 
 def module_files(root: Path, package: str) -> dict[str, Path]:
@@ -203,3 +206,9 @@ def test_library_never_imports_its_users(library_graph):
     bad = [f"{name}: line {line} imports {target}" for name, imports in sorted(raw.items())
            for target, line in imports if target.split(".")[0] in USERS]
     assert not bad, "ds2ray must not import " + "/".join(USERS) + ":\n" + "\n".join(bad)
+
+
+def test_ground_floor_imports_nothing_above_it(library_graph):
+    edges, _ = library_graph
+    above = {name: sorted(edges[name] - allowed) for name, allowed in GROUND_FLOOR.items() if edges[name] - allowed}
+    assert not above, f"ground-floor modules import modules above them: {above}"
