@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ds2ray.decode.tuned import read_tuned
 from ds2ray.pipeline.experiment import Experiment, write_json
 from jobs.recipe import REPO, load_experiment, run_stage, stage_parser
 
@@ -135,7 +136,7 @@ def ship(exp: Experiment, name: str, dev_utterances: int, force: bool, shared: s
         raise FileNotFoundError(f"{exp.lm}: the recipe's LM is missing (run the lm step)")
     if not exp.best_json.exists():
         raise FileNotFoundError(f"{exp.best_json} not found: run the tune stage first")
-    tuned = json.loads(exp.best_json.read_text())
+    tuned = read_tuned(str(exp.best_json))
     decoder = DecoderConfig(type="beam", lm_path=str(exp.lm), beam_width=recipe.decoder.beam_width,
                             beam_prune_logp=recipe.decoder.beam_prune_logp,
                             token_min_logp=recipe.decoder.token_min_logp,

@@ -7,12 +7,12 @@ the dev set at every grid point on warm decoder actors (:mod:`ds2ray.tune.search
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ds2ray.decode.base import DecoderConfig
+from ds2ray.decode.tuned import read_tuned
 from ds2ray.pipeline.experiment import Experiment, StageResult, is_done
 from ds2ray.tune.grid import TuneGridConfig
 
@@ -104,7 +104,7 @@ def tune(exp: Experiment, *, force: bool = False) -> StageResult:
     outcome = tune_lm_weights(exp.checkpoint(), entries, recipe.tune, decoder, str(exp.tune_dir),
                               acoustic_workers=recipe.test.num_workers, use_gpu=recipe.test.use_gpu,
                               error_rate_type=recipe.test.error_rate_type)
-    best = json.loads(exp.best_json.read_text())
+    best = read_tuned(str(exp.best_json))
     kind = recipe.test.error_rate_type
     return StageResult(f"best alpha {best['alpha']:.2f}, beta {best['beta']:.2f}: dev {kind.upper()} "
                        f"{best[kind]:.3f} (error surface {exp.tune_dir / 'error_surface.png'}; {outcome.best_json})")
