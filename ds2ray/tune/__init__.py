@@ -6,8 +6,9 @@ The acoustic model runs once; every (alpha, beta) point re-decodes the cached lo
 - :mod:`.plain`: the grid as a plain loop in one process (the reference), and the per-point work.
 - :mod:`.search`: the grid on Ray Tune over warm decoder actors (:func:`tune_grid`,
   :func:`tune_two_stage`); log-probs in the object store once.
-- :mod:`.results`: per-point results, choosing the best point, progress lines, CSV/JSON/best.json.
+- :mod:`.results`: per-point results, choosing the best point, progress lines, best.json's content.
 - :mod:`.surface`: the error surface PNG.
+- :mod:`.output`: the files of a finished grid (CSV, JSON, best.json, the surface).
 
 Only the light modules are imported here; ``search`` imports Ray.
 """
