@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-frames", type=int, default=None,
                    help="padded frames per batch and worker (default 2000)")
     p.add_argument("--stages", default=",".join(all_stages), help=f"comma-separated subset of {all_stages}")
+    p.add_argument("--force", action="store_true",
+                   help="redo stages whose output exists (train resumes its run: raise --train-minutes first)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="override one config field (repeatable)")
     return p
@@ -196,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     exp = Experiment.create(args.out_dir, recipe, base=REPO)
     t_all = time.time()
-    runs = run_stages(exp, [s for s in all_stages if s in wanted], options=stage_options(),
+    runs = run_stages(exp, [s for s in all_stages if s in wanted], force=args.force, options=stage_options(),
                       extra={"serve": stage_serve, "shipped": stage_shipped})
     print("\n== demo summary")
     for run in runs:

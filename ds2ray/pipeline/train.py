@@ -52,5 +52,7 @@ def train(exp: Experiment, *, force: bool = False) -> StageResult:
         raise RuntimeError(f"training run {cfg.run_name!r} reported no checkpoint")
     write_json(exp.train_json, {"checkpoint": result.checkpoint, "metrics": result.metrics, "run_dir": result.run_dir,
                                 "num_workers": cfg.num_workers, "use_gpu": cfg.use_gpu})
-    shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.metrics.items())
+    keys = ("epoch", "step", "train_loss", "dev_loss", "dev_cer", "dev_wer", "stopped")
+    shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in result.metrics.items() if k in keys)
     return StageResult(f"checkpoint {result.checkpoint}; {shown}; curves in {result.run_dir}/logs")
