@@ -26,29 +26,23 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from ds2ray.config import ConfigError
+from ds2ray.pipeline.data import lm, mean_std, prepare, vocab
 from ds2ray.pipeline.experiment import Experiment, StageResult
-
-
-def _stage(module: str, name: str) -> Callable[..., StageResult]:
-    def call(exp: Experiment, **kwargs: Any) -> StageResult:
-        import importlib
-
-        return getattr(importlib.import_module(f"ds2ray.pipeline.{module}"), name)(exp, **kwargs)
-
-    call.__name__ = name
-    return call
-
+from ds2ray.pipeline.infer import infer
+from ds2ray.pipeline.test import test
+from ds2ray.pipeline.train import train
+from ds2ray.pipeline.tune import tune
 
 #: stage name -> function(exp, *, force, ...), in recipe order (the index is the stage number).
 STAGES: dict[str, Callable[..., StageResult]] = {
-    "prepare": _stage("data", "prepare"),
-    "mean-std": _stage("data", "mean_std"),
-    "vocab": _stage("data", "vocab"),
-    "lm": _stage("data", "lm"),
-    "train": _stage("train", "train"),
-    "tune": _stage("tune", "tune"),
-    "test": _stage("test", "test"),
-    "infer": _stage("infer", "infer"),
+    "prepare": prepare,
+    "mean-std": mean_std,
+    "vocab": vocab,
+    "lm": lm,
+    "train": train,
+    "tune": tune,
+    "test": test,
+    "infer": infer,
 }
 #: stages that only print and take no ``force``
 NO_FORCE = frozenset({"infer"})
