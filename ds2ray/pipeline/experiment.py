@@ -3,6 +3,7 @@
 ::
 
     data/manifest.<split>.jsonl   prepare        lm/lm.arpa (or lm.bin)   lm
+    data/prepared.json            prepare (its corpus and options)
     mean_std.npz                  mean-std       runs/<run_name>/...      train (Ray Train storage)
     vocab.json                    vocab          train.json               train (marks it done)
     tune/best.json                tune           test/<decoder>.json      test (test/summary.json)
