@@ -23,66 +23,16 @@ import json
 import os
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from ds2ray.data.english_text import builtin_sentences
+from ds2ray.testing.lm import build_tiny_lm
+from ds2ray.testing.logprobs import synthetic_log_probs
+
 FRAMES_PER_SECOND = 50.0  # DS2: 10 ms feature hop, time stride 2
 TARGETS = {"greedy": 2000.0, "beam100+lm": 50.0}
-
-
-def real_sentences() -> list[str]:
-    text = resources.files("ds2ray.resources").joinpath("sentences_en.txt").read_text(encoding="utf-8")
-    return [line for line in text.splitlines() if line.strip()]
-
-
-#: Synthetic output profiles. "peaky": what CTC models are known for, confident blanks almost
-#: everywhere (residual mass 10^U(-4,-1.3) on blank frames, characters at p U(0.6, 0.99));
-#: "uncertain": a weak model, every frame split over 2-3 classes (a stress case).
-PROFILES = {
-    "peaky": {"blank_residual_log10": (-4.0, -1.3), "char_p": (0.6, 0.99)},
-    "uncertain": {"blank_residual_log10": (-3.0, -1.0), "char_p": (0.5, 0.99)},
-}
-
-
-def synth_log_probs(text: str, vocab, rng: np.random.Generator, profile: str = "peaky",
-                    confusion: float = 0.05) -> np.ndarray:
-    """(T, V) CTC-like log-probs spelling ``text`` (normalised) at 50 frames/s.
-
-    Each character gets one frame (a wrong letter with probability ``confusion``) followed by 1-3
-    blank frames. The residual mass of a frame goes 70 % to one competitor (a blank frame: a
-    neighbouring character; a character frame: blank, or the true letter when the best one is
-    wrong) and 30 % to a random letter; the other classes get ~e^-9.
-    """
-    prof = PROFILES[profile]
-    labels = vocab.labels
-    letters = [i for i, c in enumerate(labels) if c.isalpha()]
-    ids = vocab.encode(text)
-    frames: list[tuple[int, int]] = [(0, ids[0])] * int(rng.integers(2, 6))  # (best class, neighbour char)
-    for k, i in enumerate(ids):
-        if k and ids[k - 1] == i:
-            frames.append((0, i))  # CTC needs a blank between repeats
-        wrong = rng.random() < confusion and labels[i].isalpha()
-        frames.append((int(rng.choice(letters)) if wrong else i, i))  # a wrong letter keeps the true one second
-        nxt = ids[k + 1] if k + 1 < len(ids) else i
-        frames += [(0, int(rng.choice([i, nxt])))] * int(rng.integers(1, 4))
-    frames += [(0, ids[-1])] * int(rng.integers(2, 6))
-    T, V = len(frames), vocab.size
-    probs = np.exp(rng.normal(-9.0, 1.0, size=(T, V)))
-    lo, hi = prof["blank_residual_log10"]
-    for t, (best, neighbour) in enumerate(frames):
-        if best == 0:
-            rest = 10.0 ** rng.uniform(lo, hi)
-            competitor = neighbour
-        else:
-            rest = 1.0 - rng.uniform(*prof["char_p"])
-            competitor = neighbour if neighbour != best else 0
-        probs[t, best] += 1.0 - rest
-        probs[t, competitor] += 0.7 * rest
-        probs[t, int(rng.choice(letters))] += 0.3 * rest
-    probs /= probs.sum(axis=1, keepdims=True)
-    return np.log(probs).astype(np.float32)
 
 
 def frame_stats(lps: list[np.ndarray], token_min_logp: float = -5.0) -> dict[str, float]:
@@ -103,17 +53,6 @@ def checkpoint_log_probs(checkpoint: str, manifest: str, n: int):
     vocab = load_checkpoint(checkpoint).vocab
     lps = compute_log_probs(checkpoint, entries, num_workers=0, progress=False)
     return lps, vocab, [e.text for e in entries], sum(e.duration for e in entries)
-
-
-def build_bench_lm(sentences: list[str], folder: Path) -> Path:
-    from ds2ray.lm.build import LMBuildConfig, build_lm
-    from ds2ray.lm.corpus import prepare_corpus
-
-    raw = folder / "lm_corpus.txt"
-    raw.write_text("\n".join(sentences) + "\n", encoding="utf-8")
-    clean = folder / "lm_clean.txt"
-    prepare_corpus([raw], clean, language="en")
-    return build_lm(clean, folder / "bench3.bin", LMBuildConfig(order=3, memory="256M")).model_path
 
 
 def time_decoder(config, vocab, lps) -> tuple[list[str], float, float]:
@@ -157,7 +96,7 @@ def main() -> None:
     from ds2ray.metrics import wer
 
     torch.set_num_threads(1)
-    sentences = real_sentences()
+    sentences = list(builtin_sentences())
     n = args.num_utterances
     rng = np.random.default_rng(args.seed)
     if args.checkpoint:
@@ -169,13 +108,13 @@ def main() -> None:
     else:
         vocab = Vocabulary.english()
         refs = [preprocess_english(s) for s in sentences[:n]]
-        lps = [synth_log_probs(s, vocab, rng, "peaky") for s in refs]
+        lps = [synthetic_log_probs(s, vocab, rng, "peaky") for s in refs]
         audio_s = sum(len(x) for x in lps) / FRAMES_PER_SECOND
         source = ("SYNTHETIC 'peaky' log-probs from real transcripts (no trained model given): "
                   f"{FRAMES_PER_SECOND:.0f} frames/s, 5% character confusions")
         lm_sentences = sentences[n:]  # the LM never saw the test sentences
     tmp = Path(tempfile.mkdtemp(prefix="bench_decode_"))
-    lm = args.lm or str(build_bench_lm(lm_sentences, tmp))
+    lm = args.lm or str(build_tiny_lm(tmp, lm_sentences, name="bench3", memory="256M").model_path)
     stats = frame_stats(lps)
     print(f"log-probs: {source}\n{len(lps)} utterances, {audio_s:.0f} s of audio, {sum(len(x) for x in lps)} frames, "
           f"{stats['classes_above_min_logp_per_frame']} classes >= -5 per frame, "
@@ -190,7 +129,7 @@ def main() -> None:
         ("beam500+lm", DecoderConfig(type="beam", beam_width=500, **lm_kw), lps, audio_s),
     ]
     if not args.checkpoint:  # a stress case: a weak model whose frames split over 2-3 classes
-        weak = [synth_log_probs(s, vocab, rng, "uncertain") for s in refs]
+        weak = [synthetic_log_probs(s, vocab, rng, "uncertain") for s in refs]
         settings.append(("beam100+lm, uncertain model", settings[2][1], weak,
                          sum(len(x) for x in weak) / FRAMES_PER_SECOND))
     rows = []

@@ -156,24 +156,10 @@ class Check:
     def checkpoint(self) -> str:
         """An untrained checkpoint of the profile preset (identity normaliser) for test and serve."""
         if self._checkpoint is None:
-            import torch
+            from ds2ray.testing.checkpoints import make_untrained_checkpoint
 
-            from ds2ray.data.normalizer import NormalizerStats
-            from ds2ray.data.vocab import Vocabulary
-            from ds2ray.model.checkpoint import save_checkpoint
-            from ds2ray.model.config import get_preset
-            from ds2ray.model.deepspeech2 import DeepSpeech2
-
-            preset = get_preset(self.sizes.profile_preset)
-            vocab = Vocabulary.english()
-            config = preset.model.for_data(preset.features, vocab.size)
-            torch.manual_seed(0)
-            f = preset.features.num_features
-            folder = str(self.work / "checkpoint")
-            save_checkpoint(folder, DeepSpeech2(config), model_config=config, feature_config=preset.features,
-                            vocab=vocab, normalizer=NormalizerStats(np.zeros(f, np.float32), np.ones(f, np.float32),
-                                                                    preset.features))
-            self._checkpoint = folder
+            self._checkpoint = make_untrained_checkpoint(str(self.work / "checkpoint"),
+                                                         preset=self.sizes.profile_preset)
         return self._checkpoint
 
     def ray(self) -> None:

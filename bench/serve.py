@@ -33,22 +33,9 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 def demo_checkpoint(folder: str) -> str:
     """An untrained ``demo``-preset checkpoint (identity normaliser)."""
-    import torch
+    from ds2ray.testing.checkpoints import make_untrained_checkpoint
 
-    from ds2ray.data.normalizer import NormalizerStats
-    from ds2ray.data.vocab import Vocabulary
-    from ds2ray.model.checkpoint import save_checkpoint
-    from ds2ray.model.config import get_preset
-    from ds2ray.model.deepspeech2 import DeepSpeech2
-
-    preset = get_preset("demo")
-    vocab = Vocabulary.english()
-    config = preset.model.for_data(preset.features, vocab.size)
-    torch.manual_seed(0)
-    f = preset.features.num_features
-    save_checkpoint(folder, DeepSpeech2(config), model_config=config, feature_config=preset.features, vocab=vocab,
-                    normalizer=NormalizerStats(np.zeros(f, np.float32), np.ones(f, np.float32), preset.features))
-    return folder
+    return make_untrained_checkpoint(folder, preset="demo")
 
 
 def clip_bytes(seconds: float, rate: int = 16000) -> bytes:

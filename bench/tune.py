@@ -14,7 +14,8 @@ every point as the plain loop (checked).
 
 Log-probs come from a trained checkpoint when ``--checkpoint`` and ``--manifest`` are given (computed
 once). Otherwise they are SYNTHESISED from real English sentences (``ds2ray/resources/sentences_en.txt``)
-by ``bench/decode.py``'s generator: peaky CTC-like matrices at 50 frames/s with 5 % letter confusions.
+by :func:`ds2ray.testing.logprobs.synthetic_log_probs` (``"peaky"``): peaky CTC-like matrices at
+50 frames/s with 5 % letter confusions.
 The 3-gram LM is built with lmplz from sentences the dev set does not use (``--lm`` for your own).
 
 Targets (issue 6): 2 workers >= 1.7x faster than 1; Ray's overhead against the plain loop <= 15 %
@@ -42,7 +43,7 @@ TARGETS = {"speedup_2_vs_1": 1.7, "ray_overhead_1_worker": 0.15}
 
 
 def _decode_bench():
-    """``bench/decode.py`` as a module (its synthetic log-prob generator and LM builder)."""
+    """``bench/decode.py`` as a module (its checkpoint log-probs and frame rate)."""
     spec = importlib.util.spec_from_file_location("bench_decode", HERE / "decode.py")
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
@@ -54,7 +55,11 @@ def dev_set(args, tmp: Path):
     import numpy as np
 
     bd = _decode_bench()
-    sentences = bd.real_sentences()
+    from ds2ray.data.english_text import builtin_sentences
+    from ds2ray.testing.lm import build_tiny_lm
+    from ds2ray.testing.logprobs import synthetic_log_probs
+
+    sentences = list(builtin_sentences())
     n = args.num_utterances
     if args.checkpoint:
         lps, vocab, refs, audio_s = bd.checkpoint_log_probs(args.checkpoint, args.manifest, n)
@@ -66,12 +71,12 @@ def dev_set(args, tmp: Path):
         vocab = Vocabulary.english()
         rng = np.random.default_rng(args.seed)
         refs = [preprocess_english(s) for s in sentences[:n]]
-        lps = [bd.synth_log_probs(s, vocab, rng, "peaky") for s in refs]
+        lps = [synthetic_log_probs(s, vocab, rng, "peaky") for s in refs]
         audio_s = sum(len(x) for x in lps) / bd.FRAMES_PER_SECOND
         source = (f"SYNTHETIC 'peaky' log-probs of {n} real sentences (no trained model given): "
                   f"{bd.FRAMES_PER_SECOND:.0f} frames/s, 5% letter confusions, {audio_s:.0f} s of 'audio'")
         lm_sentences = sentences[n:]  # the LM never saw the dev sentences
-    lm = args.lm or str(bd.build_bench_lm(lm_sentences, tmp))
+    lm = args.lm or str(build_tiny_lm(tmp, lm_sentences, name="bench3", memory="256M").model_path)
     return lps, refs, vocab, lm, source
 
 

@@ -15,7 +15,7 @@ from ds2ray.decode import DecoderConfig, build_decoder
 from ds2ray.evaluate import compute_log_probs, evaluate
 from ds2ray.metrics import utterance_errors
 from ds2ray.testing.signals import speechlike, write_audio
-from ds2ray.testing.tiny import make_tiny_checkpoint
+from ds2ray.testing.checkpoints import make_untrained_checkpoint
 
 TEXTS = ["the cat sat", "a dog ran on the mat", "the fish", "my cat ate the fish", "the bowl is on the mat"]
 
@@ -24,7 +24,7 @@ TEXTS = ["the cat sat", "a dog ran on the mat", "the fish", "my cat ate the fish
 def tiny(tmp_path_factory):
     """A tiny untrained English checkpoint and a manifest of 6 utterances (one is a slice of a file)."""
     tmp = tmp_path_factory.mktemp("eval")
-    ckpt = make_tiny_checkpoint(str(tmp / "ckpt"))
+    ckpt = make_untrained_checkpoint(str(tmp / "ckpt"))
     lines = []
     for i, text in enumerate(TEXTS):
         write_audio(tmp / f"u{i}.wav", speechlike(0.5 + 0.25 * i, seed=i))
@@ -114,7 +114,7 @@ def test_cli_greedy_then_beam_with_tuned_weights(tiny, lm, tmp_path, capsys):
 
 def test_mandarin_checkpoint_defaults_to_cer(tmp_path, capsys):
     vocab = Vocabulary(tuple("今天气很好"), "zh")
-    ckpt = make_tiny_checkpoint(str(tmp_path / "zh"), vocab=vocab)
+    ckpt = make_untrained_checkpoint(str(tmp_path / "zh"), vocab=vocab)
     write_audio(tmp_path / "a.wav", speechlike(0.8, seed=3))
     manifest = tmp_path / "zh.jsonl"
     line = {"audio_filepath": "a.wav", "duration": 0.8, "text": "今天，天气很好。"}

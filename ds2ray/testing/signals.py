@@ -34,6 +34,17 @@ def click(position: int, length: int, amplitude: float = 1.0) -> np.ndarray:
     return x
 
 
+def room_impulse(length: int = 4000, seed: int = 0, sample_rate: int = 16000, rt60: float = 0.06,
+                 tail: float = 0.25) -> np.ndarray:
+    """A room impulse response: a direct path of 1 at sample 0 plus a Gaussian diffuse tail of scale
+    ``tail`` decaying by 60 dB in ``rt60`` seconds."""
+    rng = np.random.default_rng(seed)
+    n = np.arange(length)
+    h = tail * rng.standard_normal(length) * np.exp(-n / (rt60 * sample_rate / 6.9))
+    h[0] = 1.0
+    return h.astype(np.float32)
+
+
 def speechlike(duration: float = 1.0, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
     """Harmonic buzz with a wandering pitch and syllable-rate amplitude envelope: cheap, non-stationary."""
     rng = np.random.default_rng(seed)

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from ds2ray.data.corpora.noise import build_audio_list
-from ds2ray.testing.signals import noise, write_audio
+from ds2ray.testing.signals import click, noise, room_impulse, write_audio
 
 SR = 16000
-
-
-def impulse_at(delay: int, length: int = 4000) -> np.ndarray:
-    """A unit impulse at ``delay`` samples, zero-padded to ``length`` (long enough for the FFT path)."""
-    h = np.zeros(length, np.float32)
-    h[delay] = 1.0
-    return h
-
-
-def room_impulse(length: int = 4000, seed: int = 0) -> np.ndarray:
-    """Direct path plus an exponentially decaying diffuse tail (~60 ms decay), peak 1."""
-    rng = np.random.default_rng(seed)
-    n = np.arange(length)
-    h = 0.25 * rng.standard_normal(length) * np.exp(-n / (0.06 * SR / 6.9))
-    h[0] = 1.0
-    return h.astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +24,9 @@ def noise_manifest(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def impulse_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("impulse")
-    write_audio(root / "unit.wav", impulse_at(0), subtype="FLOAT")
-    write_audio(root / "delay800.wav", impulse_at(800), subtype="FLOAT")
+    # unit impulses 4000 samples long: long enough for the FFT path
+    write_audio(root / "unit.wav", click(0, 4000), subtype="FLOAT")
+    write_audio(root / "delay800.wav", click(800, 4000), subtype="FLOAT")
     write_audio(root / "room" / "room.wav", room_impulse(), subtype="FLOAT")
     return root
 

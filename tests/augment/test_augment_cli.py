@@ -10,9 +10,7 @@ import soundfile as sf
 
 from ds2ray.cli import main
 from ds2ray.data.manifest import write_manifest, ManifestEntry
-from ds2ray.testing.signals import noise, speechlike, write_audio
-
-from .conftest import room_impulse
+from ds2ray.testing.signals import noise, room_impulse, speechlike, write_audio
 
 
 @pytest.mark.parametrize("kind", ["noise", "impulse"])

@@ -12,7 +12,7 @@ from ds2ray.augment.sources import audio_cache
 from ds2ray.augment.waveform import rms_db
 from ds2ray.testing.signals import click, noise, sine, speechlike
 
-from .conftest import SR, audio_list, impulse_at
+from .conftest import SR, audio_list
 
 
 def run(config: list[dict], audio: np.ndarray, seed: int = 0, trace: list | None = None) -> np.ndarray:
@@ -194,7 +194,7 @@ def test_fft_convolution_matches_direct_convolution():
 
 def test_room_impulse_adds_a_decaying_tail(impulse_dir):
     manifest = audio_list(impulse_dir / "room.jsonl", impulse_dir / "room" / "room.wav")
-    x = impulse_at(1000, 8000)
+    x = click(1000, 8000)
     y = run([{"type": "impulse", "params": {"impulse_manifest_path": manifest}}], x)
     assert y[1000] == pytest.approx(1.0, abs=1e-5) and np.abs(y[:1000]).max() < 1e-6
     tail = y[1001:]

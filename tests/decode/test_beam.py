@@ -11,8 +11,7 @@ from ds2ray.data.vocab import Vocabulary
 from ds2ray.decode import DecoderConfig, VocabularyMismatchError, build_decoder
 from ds2ray.decode.beam import BeamSearchDecoder
 from ds2ray.lm import load as lm_load
-
-from .conftest import frames_for
+from ds2ray.testing.logprobs import spelled_log_probs
 
 EN = Vocabulary.english()
 # "the ?at sat": acoustically 'k' (0.6) beats 'c' (0.38); only the LM knows "cat".
@@ -25,7 +24,7 @@ def beam(lm=None, vocab=EN, **kw) -> BeamSearchDecoder:
 
 
 def test_lm_word_wins_where_acoustics_are_ambiguous(en_lm):
-    lp = frames_for(EN, AMBIGUOUS)
+    lp = spelled_log_probs(EN, AMBIGUOUS)
     assert build_decoder({"type": "greedy"}, EN).decode(lp) == "the kat sat"
     assert beam().decode(lp) == "the kat sat"  # no LM: acoustics decide
     assert beam(en_lm).decode(lp) == "the cat sat"  # binary LM + unigrams sidecar
@@ -33,7 +32,7 @@ def test_lm_word_wins_where_acoustics_are_ambiguous(en_lm):
 
 
 def test_reset_params_retunes_without_reloading(en_lm):
-    lp = frames_for(EN, AMBIGUOUS)
+    lp = spelled_log_probs(EN, AMBIGUOUS)
     dec = beam(en_lm)
     loaded = dec.lm
     assert dec.decode(lp) == "the cat sat"
@@ -50,7 +49,7 @@ def test_reset_params_retunes_without_reloading(en_lm):
 
 
 def test_beams_are_ranked(en_lm):
-    beams = beam(en_lm, beam_prune_logp=-60.0).decode_beams(frames_for(EN, AMBIGUOUS), num_beams=5)
+    beams = beam(en_lm, beam_prune_logp=-60.0).decode_beams(spelled_log_probs(EN, AMBIGUOUS), num_beams=5)
     texts = [t for t, _ in beams]
     assert texts[0] == "the cat sat" and "the kat sat" in texts
     scores = [s for _, s in beams]
@@ -60,18 +59,17 @@ def test_beams_are_ranked(en_lm):
 def test_mandarin_character_lm(zh_lm):
     vocab = Vocabulary(tuple("今天气很好我们出去玩"), "zh")
     # reference 今天天气很好; at 气 the acoustics prefer 我 (0.6 vs 0.38)
-    lp = frames_for(vocab, ["今", "天", "天", {"我": 0.6, "气": 0.38}, "很", "好"])
+    lp = spelled_log_probs(vocab, ["今", "天", "天", {"我": 0.6, "气": 0.38}, "很", "好"])
     assert build_decoder({"type": "greedy"}, vocab).decode(lp) == "今天天我很好"
     assert beam(zh_lm, vocab).decode(lp) == "今天天气很好"
     assert beam(None, vocab).decode(lp) == "今天天我很好"
 
 
 def test_lm_with_characters_the_vocab_cannot_spell(en_lm, tmp_path, kenlm_ready):
-    from ds2ray.lm.build import LMBuildConfig, build_lm
+    from ds2ray.testing.lm import build_tiny_lm
 
-    text = tmp_path / "raw.txt"
-    text.write_text("the café sat\nthe cat sat on the mat\nnaïve cat\n" * 3, encoding="utf-8")
-    out = build_lm(text, tmp_path / "accents.bin", LMBuildConfig(order=2, memory="64M")).model_path
+    out = build_tiny_lm(tmp_path, ["the café sat", "the cat sat on the mat", "naïve cat"], name="accents", order=2,
+                        language=None, repeat=3).model_path
     with pytest.raises(VocabularyMismatchError) as err:
         beam(out)
     msg = str(err.value)
@@ -90,7 +88,7 @@ def test_binary_without_unigram_list_is_refused(en_lm, tmp_path):
         beam(lonely)
     words = tmp_path / "words.txt"
     words.write_text("the\ncat\nsat\n")
-    assert beam(lonely, unigrams=str(words)).decode(frames_for(EN, AMBIGUOUS)) == "the cat sat"
+    assert beam(lonely, unigrams=str(words)).decode(spelled_log_probs(EN, AMBIGUOUS)) == "the cat sat"
 
 
 def test_decoder_refuses_pickling(en_lm):

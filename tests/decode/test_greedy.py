@@ -9,15 +9,9 @@ import torch
 from ds2ray.data.vocab import Vocabulary
 from ds2ray.decode import DecoderConfig, VocabularyMismatchError, build_decoder
 from ds2ray.decode.greedy import greedy_ids
+from ds2ray.testing.logprobs import onehot_log_probs
 
 VOCAB = Vocabulary.english()  # id 0 blank, 1 ' ', 2 "'", 3 'a', 4 'b', ...
-
-
-def onehot(ids: list[int], vocab: Vocabulary = VOCAB) -> np.ndarray:
-    """(T, V) log-probs whose best class per frame is ``ids[t]``."""
-    lp = np.full((len(ids), vocab.size), np.log(0.01 / (vocab.size - 1)), np.float32)
-    lp[np.arange(len(ids)), ids] = np.log(0.99)
-    return lp
 
 
 def ids_of(text: str) -> list[int]:
@@ -29,33 +23,34 @@ def test_repeats_merge_and_blanks_separate():
     frames = [0, a, a, 0, a, b, b, 0, sp, sp, c, 0]
     dec = build_decoder(DecoderConfig(type="greedy"), VOCAB)
     # a a -> a; blank then a -> second a; b b -> b; spaces merge
-    assert dec.decode(onehot(frames)) == "aab c"
+    assert dec.decode(onehot_log_probs(frames, VOCAB)) == "aab c"
 
 
 def test_blank_only_and_empty_give_empty_text():
     dec = build_decoder({"type": "greedy"}, VOCAB)
-    assert dec.decode(onehot([0, 0, 0])) == ""
+    assert dec.decode(onehot_log_probs([0, 0, 0], VOCAB)) == ""
     assert dec.decode(np.zeros((0, VOCAB.size), np.float32)) == ""
 
 
 def test_leading_trailing_and_double_spaces_collapse():
     sp, h, i = ids_of(" hi")
-    assert build_decoder({"type": "greedy"}, VOCAB).decode(onehot([sp, h, 0, sp, 0, sp, i, sp])) == "h i"
+    assert build_decoder({"type": "greedy"}, VOCAB).decode(onehot_log_probs([sp, h, 0, sp, 0, sp, i, sp], VOCAB)) == "h i"
 
 
 def test_batch_with_lengths_ignores_padding():
     a, b = ids_of("ab")
-    x = torch.from_numpy(np.stack([onehot([a, 0, b, b]), onehot([b, a, a, a])]))  # (2, 4, V)
+    x = torch.from_numpy(np.stack([onehot_log_probs([a, 0, b, b], VOCAB),
+                                   onehot_log_probs([b, a, a, a], VOCAB)]))  # (2, 4, V)
     # second utterance has 2 valid frames: the trailing a's are padding
     assert greedy_ids(x, torch.tensor([4, 2])) == [[a, b], [b, a]]
     dec = build_decoder({"type": "greedy"}, VOCAB)
     assert dec.decode_batch(x, torch.tensor([4, 2])) == ["ab", "ba"]
-    assert dec.decode_batch([onehot([a, 0, b, b]), onehot([b, a])]) == ["ab", "ba"]
+    assert dec.decode_batch([onehot_log_probs([a, 0, b, b], VOCAB), onehot_log_probs([b, a], VOCAB)]) == ["ab", "ba"]
 
 
 def test_mandarin_output_has_no_spaces():
     zh = Vocabulary(tuple("你好世界"), "zh")
-    assert build_decoder({"type": "greedy"}, zh).decode(onehot([1, 1, 0, 2, 3, 0, 4], zh)) == "你好世界"
+    assert build_decoder({"type": "greedy"}, zh).decode(onehot_log_probs([1, 1, 0, 2, 3, 0, 4], zh)) == "你好世界"
 
 
 def test_wrong_number_of_classes_names_both_sizes():

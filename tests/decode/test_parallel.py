@@ -8,8 +8,7 @@ from ds2ray.data.vocab import Vocabulary
 from ds2ray.decode import DecoderConfig, build_decoder
 from ds2ray.decode.parallel import ParallelDecoder, decode_parallel, make_chunks
 from ds2ray.lm.load import LanguageModelNotFoundError
-
-from .conftest import frames_for
+from ds2ray.testing.logprobs import spelled_log_probs
 
 EN = Vocabulary.english()
 
@@ -23,7 +22,7 @@ def _utterances():
         ["m", "y", " ", amb, "a", "t", " ", "a", "t", "e"],
         ["f", "i", "s", "h"],
     ]
-    return [frames_for(EN, s) for s in specs]
+    return [spelled_log_probs(EN, s) for s in specs]
 
 
 def test_chunks_cover_every_item_once_longest_first():

@@ -9,8 +9,7 @@ from ds2ray.data.vocab import Vocabulary
 from ds2ray.decode import DecoderConfig, build_decoder
 from ds2ray.decode.beam import _normalise, compress_blank_runs
 from ds2ray.decode.prefix_search import prefix_beam_search
-
-from .conftest import frames_for
+from ds2ray.testing.logprobs import random_log_probs, spelled_log_probs
 
 EN = Vocabulary.english()
 ZH = Vocabulary(tuple("今天气很好我们出去玩"), "zh")
@@ -18,14 +17,7 @@ ZH = Vocabulary(tuple("今天气很好我们出去玩"), "zh")
 
 def random_ctc(rng: np.random.Generator, vocab: Vocabulary, T: int, spread: float) -> np.ndarray:
     """(T, V) CTC-like log-probs: mostly blank frames, random characters, 1-3 competitors per frame."""
-    probs = np.exp(rng.normal(-9, 1, size=(T, vocab.size)))
-    for t in range(T):
-        best = 0 if rng.random() < 0.6 else int(rng.integers(1, vocab.size))
-        rest = rng.uniform(0, spread)
-        probs[t, best] += 1 - rest
-        for other in rng.integers(0, vocab.size, size=int(rng.integers(1, 4))):
-            probs[t, other] += rest / 3
-    return _normalise(np.log(probs / probs.sum(1, keepdims=True)))
+    return _normalise(random_log_probs(rng, vocab, T, spread))
 
 
 def reference(decoder, lp: np.ndarray, prune_history: bool) -> list[tuple[str, float]]:
@@ -79,7 +71,7 @@ def test_blank_run_compression_changes_no_result(en_lm):
 
 
 def test_hotwords_go_through_pyctcdecode(en_lm):
-    lp = frames_for(EN, ["t", "h", "e", " ", {"k": 0.6, "c": 0.38}, "a", "t", " ", "s", "a", "t"])
+    lp = spelled_log_probs(EN, ["t", "h", "e", " ", {"k": 0.6, "c": 0.38}, "a", "t", " ", "s", "a", "t"])
     dec = build_decoder(DecoderConfig(type="beam", beam_width=32, lm_path=str(en_lm), alpha=0.8, beta=1.0,
                                       hotwords=("kat",), hotword_weight=20.0), EN)
     assert not dec._fast

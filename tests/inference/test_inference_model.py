@@ -7,11 +7,11 @@ import numpy as np
 from ds2ray.inference.model import load_acoustic_model
 from ds2ray.model.lengths import output_lengths
 from ds2ray.testing.signals import speechlike
-from ds2ray.testing.tiny import make_tiny_checkpoint
+from ds2ray.testing.checkpoints import make_untrained_checkpoint
 
 
 def test_log_probs_sorted_batches_equal_one_by_one(tmp_path):
-    am = load_acoustic_model(make_tiny_checkpoint(str(tmp_path / "ck")))
+    am = load_acoustic_model(make_untrained_checkpoint(str(tmp_path / "ck")))
     audios = [speechlike(d, seed=i) for i, d in enumerate([1.3, 0.4, 2.0, 0.9])] + [np.zeros(50, np.float32)]
     batched = am.log_probs(audios, max_batch_seconds=3.0)  # forces several batches
     assert len(batched) == 5

@@ -30,13 +30,13 @@ def _args(exp: Path, data: Path, **builder) -> list[str]:
 
 def test_test_stage_scores_each_split_beside_the_references(tmp_path, shared, capsys):
     """An untrained tiny checkpoint stands in for training: the per-split logic is what is tested."""
-    from ds2ray.testing.tiny import make_tiny_checkpoint
+    from ds2ray.testing.checkpoints import make_untrained_checkpoint
 
     exp = tmp_path / "exp"
     args = _args(exp, shared, synth_hours=0)
     assert data_stage.main([*args, "--step", "prepare"]) == 0
     (exp / "data" / "manifest.test_alsa.jsonl").write_text("")  # as when alsa_sounds was missing
-    ckpt = make_tiny_checkpoint(str(tmp_path / "ckpt"))
+    ckpt = make_untrained_checkpoint(str(tmp_path / "ckpt"))
     (exp / "train.json").write_text(json.dumps({"checkpoint": ckpt}))
     args = ["--config", str(CONFIG), "--exp-dir", str(exp), "--set", "test.decoders=[greedy]",
             "--set", "test.num_workers=0"]

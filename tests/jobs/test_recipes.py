@@ -132,13 +132,13 @@ def test_train_stage_names_the_missing_input(tmp_path, capsys):
 
 def test_test_and_infer_stages_score_the_recorded_checkpoint(fsdd_exp, tmp_path, capsys):
     """An untrained tiny checkpoint stands in for training: the stage logic is what is tested."""
-    from ds2ray.testing.tiny import make_tiny_checkpoint
+    from ds2ray.testing.checkpoints import make_untrained_checkpoint
 
     exp, args = fsdd_exp
     args = [*args, "--set", "test.decoders=[greedy, beam]", "--set", "test.infer_samples=2"]
     assert test_stage.main(args) == 2
     assert "run the train stage first" in capsys.readouterr().err
-    ckpt = make_tiny_checkpoint(str(tmp_path / "ckpt"))
+    ckpt = make_untrained_checkpoint(str(tmp_path / "ckpt"))
     (exp / "train.json").write_text(json.dumps({"checkpoint": ckpt}))
     assert test_stage.main(args) == 0
     out = capsys.readouterr().out

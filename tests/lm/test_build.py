@@ -4,31 +4,23 @@ from __future__ import annotations
 
 import logging
 import math
-from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from ds2ray.cli import main
+from ds2ray.data.english_text import builtin_sentences
 from ds2ray.lm.build import KenLMNotFoundError, LMBuildConfig, build_lm, find_kenlm_binary, parse_prune
 from ds2ray.lm.corpus import prepare_corpus
 from ds2ray.lm.load import lm_format, read_arpa_unigrams
-
-
-def real_sentences(n: int) -> list[str]:
-    text = resources.files("ds2ray.resources").joinpath("sentences_en.txt").read_text(encoding="utf-8")
-    return text.splitlines()[:n]
+from ds2ray.testing.lm import build_tiny_lm
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, kenlm_ready):
     """A 3-gram LM from 400 real English sentences: binary + ARPA + unigram list."""
     tmp = tmp_path_factory.mktemp("build")
-    raw = tmp / "raw.txt"
-    raw.write_text("\n".join(real_sentences(400)) + "\n", encoding="utf-8")
-    clean = tmp / "clean.txt"
-    prepare_corpus([raw], clean, language="en")
-    return build_lm(clean, tmp / "lm.bin", LMBuildConfig(order=3, memory="64M"), keep_arpa=True), clean
+    return build_tiny_lm(tmp, list(builtin_sentences())[:400], keep_arpa=True), tmp / "lm.clean.txt"
 
 
 def read_arpa(path: Path) -> dict[int, dict[tuple[str, ...], tuple[float, float]]]:
@@ -149,7 +141,7 @@ def test_cli_builds_from_a_manifest(tmp_path, capsys, kenlm_ready):
 
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("".join(json.dumps({"audio_filepath": f"{i}.wav", "duration": 1.0, "text": t}) + "\n"
-                                for i, t in enumerate(real_sentences(60))))
+                                for i, t in enumerate(list(builtin_sentences())[:60])))
     out = tmp_path / "lm" / "demo.bin"
     rc = main(["lm", "build", "--corpus", str(manifest), "--order", "3", "--prune", "0 0 1", "--out", str(out),
                "--arpa", "--memory", "64M", "--keep-corpus", str(tmp_path / "clean.txt")])
@@ -165,7 +157,7 @@ def test_cli_builds_from_a_manifest(tmp_path, capsys, kenlm_ready):
 
 def test_cli_quantize_builds_the_seeds_trie_smaller_than_probing(tmp_path, capsys, kenlm_ready):
     corpus = tmp_path / "text.txt"
-    corpus.write_text("\n".join(real_sentences(400)) + "\n")
+    corpus.write_text("\n".join(list(builtin_sentences())[:400]) + "\n")
     common = ["lm", "build", "--corpus", str(corpus), "--order", "3", "--prune", "0 1", "--memory", "64M"]
     assert main([*common, "--out", str(tmp_path / "probing.bin")]) == 0
     assert main([*common, "--quantize", "--out", str(tmp_path / "trie.bin")]) == 0

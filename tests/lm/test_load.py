@@ -7,7 +7,6 @@ import shutil
 
 import pytest
 
-from ds2ray.lm.build import LMBuildConfig, build_lm
 from ds2ray.lm.load import (
     LanguageModelError,
     LanguageModelNotFoundError,
@@ -16,14 +15,13 @@ from ds2ray.lm.load import (
     load_lm,
     read_arpa_unigrams,
 )
+from ds2ray.testing.lm import build_tiny_lm
 
 
 @pytest.fixture(scope="module")
 def small_lm(tmp_path_factory, kenlm_ready):
-    tmp = tmp_path_factory.mktemp("load")
-    corpus = tmp / "c.txt"
-    corpus.write_text("the cat sat on the mat\nthe dog sat\na cat ran on the mat\n" * 2)
-    return build_lm(corpus, tmp / "lm.bin", LMBuildConfig(order=2, memory="64M"), keep_arpa=True)
+    sentences = ["the cat sat on the mat", "the dog sat", "a cat ran on the mat"]
+    return build_tiny_lm(tmp_path_factory.mktemp("load"), sentences, order=2, language=None, repeat=2, keep_arpa=True)
 
 
 def test_missing_file(tmp_path):

@@ -9,12 +9,12 @@ from ds2ray.data.features import FeatureConfig
 from ds2ray.data.vocab import Vocabulary
 from ds2ray.inference.model import load_acoustic_model
 from ds2ray.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ds2ray.testing.tiny import make_tiny_checkpoint
+from ds2ray.testing.checkpoints import make_untrained_checkpoint
 
 
 def test_tiny_checkpoint_is_self_describing(tmp_path):
     vocab = Vocabulary(tuple("abc "), "en")
-    folder = make_tiny_checkpoint(str(tmp_path / "ck"), vocab=vocab)
+    folder = make_untrained_checkpoint(str(tmp_path / "ck"), vocab=vocab)
     am = load_acoustic_model(folder)
     assert am.vocab == vocab and am.model_config.num_classes == 5
     assert am.feature_config.kind == "fbank" and am.normalizer is not None

@@ -51,12 +51,11 @@ def packed_greedy(overfit, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def lm_files(overfit, tmp_path_factory, kenlm_ready) -> tuple[str, str]:
     """An ARPA bigram LM of the overfit sentences and a tuned.json as `ds2ray tune` writes it."""
-    from ds2ray.lm.build import LMBuildConfig, build_lm
+    from ds2ray.testing.lm import build_tiny_lm
 
     folder = tmp_path_factory.mktemp("lm")
-    corpus = folder / "corpus.txt"
-    corpus.write_text("\n".join(overfit.texts * 3) + "\n")
-    arpa = build_lm(corpus, folder / "words.arpa", LMBuildConfig(order=2, memory="64M")).model_path
+    arpa = build_tiny_lm(folder, overfit.texts, name="words", order=2, language=None, repeat=3,
+                         suffix=".arpa").model_path
     tuned = folder / "best.json"
     tuned.write_text(json.dumps({"alpha": 0.7, "beta": 1.2, "lm_path": str(arpa), "beam_width": 16,
                                  "error_rate_type": "wer", "wer": 0.0}))

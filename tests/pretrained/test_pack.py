@@ -140,11 +140,9 @@ def test_pack_command_measures_the_packed_model(overfit, lm_files, tmp_path, cap
 def test_a_binary_lm_is_copied_with_its_word_list(overfit, lm_files, tmp_path, caplog):
     import logging
 
-    from ds2ray.lm.build import LMBuildConfig, build_lm
+    from ds2ray.testing.lm import build_tiny_lm
 
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(overfit.texts * 3) + "\n")
-    binary = build_lm(corpus, tmp_path / "lm" / "words.bin", LMBuildConfig(order=2, memory="64M")).model_path
+    binary = build_tiny_lm(tmp_path / "lm", overfit.texts, name="words", order=2, language=None, repeat=3).model_path
     _, tuned = lm_files
     with caplog.at_level(logging.WARNING, logger="ds2ray.pretrained.pack"):
         result = pack_model(overfit.checkpoint, tmp_path / "store" / "en", card=make_card(), lm=str(binary),

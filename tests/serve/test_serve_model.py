@@ -8,20 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from ds2ray.testing.lm import write_bigram_arpa
 from serve.app import Clip, Transcriber
 from serve.config import ServeConfig
-
-
-def write_bigram_arpa(path, sentences: tuple[str, ...]) -> str:
-    """A hand-written order-2 ARPA model of ``sentences`` (KenLM needs at least bigrams)."""
-    words = sorted({w for s in sentences for w in s.split()})
-    bigrams = sorted({pair for s in sentences for pair in zip(["<s>", *s.split()], [*s.split(), "</s>"], strict=True)})
-    unigrams = ["<unk>", "<s>", "</s>", *words]
-    lines = ["\\data\\", f"ngram 1={len(unigrams)}", f"ngram 2={len(bigrams)}", "", "\\1-grams:"]
-    lines += [f"{'-99' if w == '<s>' else '-1.5'}\t{w}\t-0.3" for w in unigrams]
-    lines += ["", "\\2-grams:"] + [f"-0.3\t{a} {b}" for a, b in bigrams] + ["", "\\end\\", ""]
-    path.write_text("\n".join(lines))
-    return str(path)
 
 
 @pytest.fixture

@@ -13,21 +13,20 @@ import json
 import pytest
 
 from ds2ray.cli import main
+from ds2ray.data.english_text import builtin_sentences
 from ds2ray.data.manifest import ManifestEntry, write_manifest
 from ds2ray.testing.signals import speechlike, write_audio
-
-from .conftest import real_sentences
 
 
 @pytest.fixture(scope="module")
 def dev_set(tmp_path_factory):
     """A tiny untrained checkpoint and a 5-utterance manifest of written WAV files."""
-    from ds2ray.testing.tiny import make_tiny_checkpoint
+    from ds2ray.testing.checkpoints import make_untrained_checkpoint
 
     tmp = tmp_path_factory.mktemp("tune_cli")
-    ckpt = make_tiny_checkpoint(str(tmp / "ckpt"))
+    ckpt = make_untrained_checkpoint(str(tmp / "ckpt"))
     entries = []
-    for i, text in enumerate(real_sentences()[:5]):
+    for i, text in enumerate(list(builtin_sentences())[:5]):
         path = write_audio(tmp / f"utt{i}.wav", speechlike(0.6 + 0.1 * i, seed=i))
         entries.append(ManifestEntry(str(path), 0.6 + 0.1 * i, text))
     write_manifest(tmp / "dev.jsonl", entries)
