@@ -1,13 +1,18 @@
-"""Session-wide fixtures: one local Ray per test session, real shared speech data when present."""
+"""Session-wide fixtures: one local Ray per test session, real shared speech data when present, KenLM,
+and the tuning data set shared by ``tests/tune`` and ``tests/commands/test_tune.py``."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from ds2ray.data.vocab import Vocabulary
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("DS2RAY_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -57,3 +62,33 @@ def kenlm_ready():
         find_kenlm_binary("build_binary")
     except KenLMNotFoundError as err:
         pytest.skip(str(err))
+
+
+NUM_DEV = 10  # tune_data's dev utterances
+NUM_LM = 400  # sentences tune_data's LM is built from (the dev sentences not among them)
+
+
+@dataclass(frozen=True)
+class TuneData:
+    log_probs: list[np.ndarray]
+    refs: list[str]
+    vocab: Vocabulary
+    lm_path: str
+
+
+@pytest.fixture(scope="session")
+def tune_data(tmp_path_factory, kenlm_ready) -> TuneData:
+    """A real KenLM 3-gram built from real sentences, and synthetic peaky CTC log-probs of other real
+    sentences with letter confusions, so that alpha and beta change the decoded text (the grid works
+    on cached log-probs, so no acoustic model is needed)."""
+    from ds2ray.data.english_text import builtin_sentences
+    from ds2ray.lm.corpus import preprocess_english
+    from ds2ray.testing.lm import build_tiny_lm
+    from ds2ray.testing.logprobs import synthetic_log_probs
+
+    en = Vocabulary.english()
+    sentences = list(builtin_sentences())[: NUM_DEV + NUM_LM]
+    lm = build_tiny_lm(tmp_path_factory.mktemp("tune_lm"), sentences[NUM_DEV:]).model_path
+    refs = [preprocess_english(s) for s in sentences[:NUM_DEV]]
+    rng = np.random.default_rng(0)
+    return TuneData([synthetic_log_probs(r, en, rng, "confusable") for r in refs], refs, en, str(lm))

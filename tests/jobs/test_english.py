@@ -1,5 +1,5 @@
 """The english recipe's test stage scoring several test splits one by one (the corpus itself is
-tested in tests/data/test_corpus_english.py)."""
+tested in tests/data/corpora/test_english.py)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import pytest
 from ds2ray.data.corpora.english import SPLITS, EnglishOptions, prepare_english
 from ds2ray.testing.shared_data import write_shared_english_tree
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO.parent / "shared" / "data"
 needs_tts = pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("flite")),
                                reason="espeak-ng and flite not installed (make setup)")

@@ -159,7 +159,7 @@ def test_transcribe_command(server, overfit_model, tmp_path, capsys):
 
 
 def test_push_to_talk_recording_round_trip(server, overfit_model):
-    """The console client's recorder and encoder (the devices themselves need a desk: see test_serve_mic)."""
+    """The console client's recorder and encoder (the devices themselves need a desk: see test_mic)."""
     from serve.client import transcribe_bytes
     from serve.mic import PushToTalk, wav_bytes
 

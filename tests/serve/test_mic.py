@@ -1,6 +1,6 @@
 """The push-to-talk console client where there is no desk: its messages and its recorder.
 
-(The recorder's round trip through a live server is in test_serve_http.)
+(The recorder's round trip through a live server is in test_app_http.)
 """
 
 from __future__ import annotations
