@@ -1,13 +1,22 @@
-"""Real noise and impulse-response files written per test module, listed by the real builder."""
+"""Real noise and impulse-response files written per test module, listed by the real builder, and
+:func:`run`, which applies a config chain the way training does."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from ds2ray.augment import AugmentPipeline
 from ds2ray.data.corpora.noise import build_audio_list
 from ds2ray.testing.signals import click, noise, room_impulse, write_audio
 
 SR = 16000
+
+
+def run(config: list[dict], audio: np.ndarray, seed: int = 0, trace: list | None = None) -> np.ndarray:
+    """``audio`` through the augmentation ``config`` as utterance 0 of epoch 0 with ``seed``."""
+    pipe = AugmentPipeline.from_config(config)
+    return pipe.process_waveform(audio, SR, AugmentPipeline.rng_for(seed, 0, 0), trace)
 
 
 @pytest.fixture(scope="module")
