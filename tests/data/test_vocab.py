@@ -1,23 +1,6 @@
 import pytest
 
-from ds2ray.data.text import detect_language, normalize_text
 from ds2ray.data.vocab import OutOfVocabularyError, Vocabulary, build_vocabulary
-
-
-@pytest.mark.parametrize("raw, expected", [
-    ("Hello, World!", "hello world"),
-    ("  It\u2019s   the dog's  BONE. ", "it's the dog's bone"),
-    ("'Quoted,' she said \u2014 well-known", "quoted she said well known"),
-    ("Caf\u00e9 42", "caf\u00e9 42"),  # kept, so the vocabulary reports them as OOV
-])
-def test_english_normalisation(raw, expected):
-    assert normalize_text(raw, "en") == expected
-
-
-def test_mandarin_normalisation():
-    assert normalize_text("你好，世界！ 我们 ABC", "zh") == "你好世界我们abc"
-    assert detect_language(["你好世界", "我们"]) == "zh"
-    assert detect_language(["hello world"]) == "en"
 
 
 def test_encode_decode_round_trip():
@@ -58,17 +41,3 @@ def test_diff_names_characters():
     a, b = Vocabulary(tuple("abc")), Vocabulary(tuple("abd"))
     assert "'c'" in a.diff(b) and "'d'" in a.diff(b)
     assert a.diff(Vocabulary(tuple("abc"))) == ""
-
-
-def test_cli_vocab(tmp_path, capsys):
-    import json
-
-    from ds2ray.cli import main
-
-    m = tmp_path / "m.jsonl"
-    m.write_text("\n".join(json.dumps({"audio_filepath": "x.wav", "duration": 1, "text": t})
-                           for t in ["Hello there", "hello again"]) + "\n")
-    assert main(["vocab", "--manifest", str(m), "--out", str(tmp_path / "v.json")]) == 0
-    v = Vocabulary.load(tmp_path / "v.json")
-    assert v.language == "en" and "h" in v.chars
-    assert "characters from 2 transcripts" in capsys.readouterr().out
