@@ -13,6 +13,22 @@ from ds2ray.testing.signals import click, noise, room_impulse, write_audio
 SR = 16000
 
 
+def audio_arrays(max_length: int, channels: list[int | None], amplitude: float):
+    """Hypothesis strategy for audio: float32 or float64, shape (N,) (channel count ``None``) or (C, N),
+    N in [0, ``max_length``], samples in [-``amplitude``, ``amplitude``] (float32-representable)."""
+    import hypothesis.extra.numpy as hnp
+    from hypothesis import strategies as st
+
+    dtype = st.sampled_from([np.float32, np.float64])
+    length = st.integers(0, max_length)
+
+    def build(dt, n, c):
+        shape = (n,) if c is None else (c, n)
+        return hnp.arrays(dt, shape, elements=st.floats(-amplitude, amplitude, width=32), fill=st.just(0.0))
+
+    return st.tuples(dtype, length, st.sampled_from(channels)).flatmap(lambda t: build(*t))
+
+
 def run(config: list[dict], audio: np.ndarray, seed: int = 0, trace: list | None = None) -> np.ndarray:
     """``audio`` through the augmentation ``config`` as utterance 0 of epoch 0 with ``seed``."""
     pipe = AugmentPipeline.from_config(config)

@@ -8,11 +8,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from ds2ray.augment import AugmentPipeline
 
-from .conftest import SR, audio_list
+from .conftest import SR, audio_arrays, audio_list
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -45,23 +44,11 @@ def step_strategy(noise_path: str, impulse_path: str):
     )
 
 
-def audio_strategy():
-    dtype = st.sampled_from([np.float32, np.float64])
-    length = st.integers(0, 3000)
-    channels = st.sampled_from([None, 1, 2, 3])
-
-    def build(dt, n, c):
-        shape = (n,) if c is None else (c, n)
-        return hnp.arrays(dt, shape, elements=st.floats(-1, 1, width=32), fill=st.just(0.0))
-
-    return st.tuples(dtype, length, channels).flatmap(lambda t: build(*t))
-
-
 @given(data=st.data())
 @SETTINGS
 def test_any_chain_keeps_dtype_channels_and_finiteness(manifests, data):
     steps = data.draw(st.lists(step_strategy(*manifests), min_size=1, max_size=6), label="config")
-    audio = data.draw(audio_strategy(), label="audio")
+    audio = data.draw(audio_arrays(3000, [None, 1, 2, 3], 1), label="audio")
     seed = data.draw(st.integers(0, 2 ** 32 - 1), label="seed")
     pipe = AugmentPipeline.from_config(steps)
     before = audio.copy()

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from ds2ray.augment import AugmentPipeline
 
-from .conftest import SR
+from .conftest import SR, audio_arrays
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -33,23 +32,11 @@ def steps():
     return pipe.steps
 
 
-def audio_strategy():
-    dtype = st.sampled_from([np.float32, np.float64])
-    length = st.integers(0, 2500)
-    channels = st.sampled_from([None, 1, 2])
-
-    def build(dt, n, c):
-        shape = (n,) if c is None else (c, n)
-        return hnp.arrays(dt, shape, elements=st.floats(-2, 2, width=32), fill=st.just(0.0))
-
-    return st.tuples(dtype, length, channels).flatmap(lambda t: build(*t))
-
-
 @given(data=st.data())
 @SETTINGS
 def test_any_real_world_chain_keeps_length_dtype_channels_and_finiteness(steps, data):
     chosen = data.draw(st.lists(st.sampled_from(steps), min_size=1, max_size=5), label="steps")
-    audio = data.draw(audio_strategy(), label="audio")
+    audio = data.draw(audio_arrays(2500, [None, 1, 2], 2), label="audio")
     seed = data.draw(st.integers(0, 2 ** 32 - 1), label="seed")
     pipe = AugmentPipeline(chosen)
     before = audio.copy()
