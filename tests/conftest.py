@@ -1,5 +1,6 @@
 """Session-wide fixtures: one local Ray per test session, real shared speech data when present, KenLM,
-and the tuning data set shared by ``tests/tune`` and ``tests/commands/test_tune.py``."""
+the overfit model shared by ``tests/serve`` and ``tests/pretrained``, and the tuning data set shared
+by ``tests/tune`` and ``tests/commands/test_tune.py``."""
 
 from __future__ import annotations
 
@@ -50,6 +51,17 @@ def ray_session():
     yield ray
     ray.shutdown()
     shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def overfit_model(tmp_path_factory):
+    """:func:`ds2ray.testing.overfit.train_overfit`'s model (about 30 s of one CPU, once a session);
+    skips without espeak-ng."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed (make setup installs it)")
+    from ds2ray.testing.overfit import train_overfit
+
+    return train_overfit(tmp_path_factory.mktemp("overfit"))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Fixtures for the shipped-model tests: a tiny trained model packed into a temporary model store.
 
-The model is :mod:`ds2ray.testing.overfit`'s (greedy decoding reproduces its three utterances).
+The model is the session's ``overfit_model`` (``tests/conftest.py``; greedy decoding reproduces its
+three utterances).
 ``store`` fixtures pack it as ``en`` under a temporary folder and point ``$DS2RAY_PRETRAINED_DIR``
 at it, so ``--checkpoint en`` finds it before the package's own (possibly absent) model.
 """
@@ -8,13 +9,11 @@ at it, so ``--checkpoint en`` finds it before the package's own (possibly absent
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from ds2ray.pretrained import SEARCH_ENV
-from ds2ray.testing.overfit import OverfitModel, train_overfit
 
 
 def make_card(**changes) -> dict:
@@ -32,29 +31,22 @@ def make_card(**changes) -> dict:
 
 
 @pytest.fixture(scope="session")
-def overfit(tmp_path_factory) -> OverfitModel:
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng not installed (make setup installs it)")
-    return train_overfit(tmp_path_factory.mktemp("overfit"))
-
-
-@pytest.fixture(scope="session")
-def packed_greedy(overfit, tmp_path_factory) -> Path:
+def packed_greedy(overfit_model, tmp_path_factory) -> Path:
     """A model store holding ``en`` without an LM: float16 weights, card, MODEL.md."""
     from ds2ray.pretrained.pack import pack_model
 
     store = tmp_path_factory.mktemp("store_greedy")
-    pack_model(overfit.checkpoint, store / "en", card=make_card())
+    pack_model(overfit_model.checkpoint, store / "en", card=make_card())
     return store
 
 
 @pytest.fixture(scope="session")
-def lm_files(overfit, tmp_path_factory, kenlm_ready) -> tuple[str, str]:
+def lm_files(overfit_model, tmp_path_factory, kenlm_ready) -> tuple[str, str]:
     """An ARPA bigram LM of the overfit sentences and a tuned.json as `ds2ray tune` writes it."""
     from ds2ray.testing.lm import build_tiny_lm
 
     folder = tmp_path_factory.mktemp("lm")
-    arpa = build_tiny_lm(folder, overfit.texts, name="words", order=2, language=None, repeat=3,
+    arpa = build_tiny_lm(folder, overfit_model.texts, name="words", order=2, language=None, repeat=3,
                          suffix=".arpa").model_path
     tuned = folder / "best.json"
     tuned.write_text(json.dumps({"alpha": 0.7, "beta": 1.2, "lm_path": str(arpa), "beam_width": 16,
@@ -63,13 +55,13 @@ def lm_files(overfit, tmp_path_factory, kenlm_ready) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="session")
-def packed_with_lm(overfit, lm_files, tmp_path_factory) -> Path:
+def packed_with_lm(overfit_model, lm_files, tmp_path_factory) -> Path:
     """A model store holding ``en`` with a quantised trie LM and tuned alpha/beta."""
     from ds2ray.pretrained.pack import pack_model
 
     store = tmp_path_factory.mktemp("store_lm")
     arpa, tuned = lm_files
-    pack_model(overfit.checkpoint, store / "en", card=make_card(), lm=arpa, tuned=tuned)
+    pack_model(overfit_model.checkpoint, store / "en", card=make_card(), lm=arpa, tuned=tuned)
     return store
 
 

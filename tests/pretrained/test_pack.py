@@ -21,7 +21,7 @@ def _raw_state(folder: Path) -> dict:
     return torch.load(io.BytesIO((folder / "model.pt").read_bytes()), weights_only=False)["model_state"]
 
 
-def test_weights_are_stored_float16_and_load_as_float32(overfit, packed_greedy):
+def test_weights_are_stored_float16_and_load_as_float32(overfit_model, packed_greedy):
     folder = packed_greedy / "en"
     raw = _raw_state(folder)
     buffers = {k for k in raw if k.endswith(("running_mean", "running_var"))}  # stay float32
@@ -30,17 +30,17 @@ def test_weights_are_stored_float16_and_load_as_float32(overfit, packed_greedy):
     assert buffers and {raw[k].dtype for k in buffers} == {torch.float32}
     loaded = load_checkpoint(str(folder)).model_state
     assert {loaded[k].dtype for k in floats} == {torch.float32}
-    original = load_checkpoint(overfit.checkpoint).model_state
+    original = load_checkpoint(overfit_model.checkpoint).model_state
     for k, v in floats.items():  # the float16 copy is the float32 weights rounded
         assert torch.allclose(loaded[k], original[k], rtol=1e-3, atol=1e-4), k
-    assert (folder / "model.pt").stat().st_size < 0.6 * Path(overfit.checkpoint, "model.pt").stat().st_size
+    assert (folder / "model.pt").stat().st_size < 0.6 * Path(overfit_model.checkpoint, "model.pt").stat().st_size
 
 
-def test_float16_gives_the_same_greedy_output_and_close_log_probs(overfit, packed_greedy):
+def test_float16_gives_the_same_greedy_output_and_close_log_probs(overfit_model, packed_greedy):
     from ds2ray.testing.overfit import codec_variants
 
-    audios = [v for w in overfit.waves for v in codec_variants(w)]
-    check = compare_precision(overfit.checkpoint, str(packed_greedy / "en"), audios)
+    audios = [v for w in overfit_model.waves for v in codec_variants(w)]
+    check = compare_precision(overfit_model.checkpoint, str(packed_greedy / "en"), audios)
     print(f"float16 vs float32 over {check['utterances']} clips: {check}")
     assert check["greedy_identical"] and check["differing"] == 0
     # measured: max 0.015-0.027 depending on the trained model (always at log-probs near -20, where logits
@@ -64,14 +64,14 @@ def test_pack_writes_the_model_card(packed_greedy):
         assert fragment in md, fragment
 
 
-def test_pack_builds_a_quantised_trie_and_a_portable_tuned_json(packed_with_lm, overfit):
+def test_pack_builds_a_quantised_trie_and_a_portable_tuned_json(packed_with_lm, overfit_model):
     folder = packed_with_lm / "en"
     assert {p.name for p in folder.iterdir()} == set(FILES)
     from ds2ray.lm.build import binary_model_type
 
     assert binary_model_type(folder / "lm.bin") == "quant_array_trie"
     words = (folder / "lm.unigrams.txt").read_text().split()
-    assert sorted(words) == sorted({w for t in overfit.texts for w in t.split()})
+    assert sorted(words) == sorted({w for t in overfit_model.texts for w in t.split()})
     tuned = json.loads((folder / "tuned.json").read_text())
     assert (tuned["alpha"], tuned["beta"], tuned["beam_width"]) == (0.7, 1.2, 16) and "lm_path" not in tuned
     card = json.loads((folder / "card.json").read_text())
@@ -79,51 +79,52 @@ def test_pack_builds_a_quantised_trie_and_a_portable_tuned_json(packed_with_lm, 
     assert "alpha 0.7, beta 1.2, beam width 16" in (folder / "MODEL.md").read_text()
 
 
-def test_pack_refuses_past_the_size_limit_and_keeps_the_old_model(overfit, tmp_path):
+def test_pack_refuses_past_the_size_limit_and_keeps_the_old_model(overfit_model, tmp_path):
     out = tmp_path / "en"
     with pytest.raises(PackTooLargeError, match=r"over the .* limit .*model\.pt .*Nothing was written"):
-        pack_model(overfit.checkpoint, out, card=make_card(), max_bytes=10_000)
+        pack_model(overfit_model.checkpoint, out, card=make_card(), max_bytes=10_000)
     assert not out.exists() and os.listdir(tmp_path) == []  # no temp folder left either
-    pack_model(overfit.checkpoint, out, card=make_card())
+    pack_model(overfit_model.checkpoint, out, card=make_card())
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(PackTooLargeError):
-        pack_model(overfit.checkpoint, out, card=make_card(title="new"), max_bytes=10_000)
+        pack_model(overfit_model.checkpoint, out, card=make_card(title="new"), max_bytes=10_000)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(os.listdir(tmp_path)) == ["en"]
 
 
-def test_pack_checks_its_inputs(overfit, tmp_path):
+def test_pack_checks_its_inputs(overfit_model, tmp_path):
     from ds2ray.pretrained.card import CardError
 
     with pytest.raises(CardError, match="training.cpu_hours"):
-        pack_model(overfit.checkpoint, tmp_path / "en", card=make_card(training={"steps": 1, "audio_hours_seen": 1}))
+        pack_model(overfit_model.checkpoint, tmp_path / "en",
+                   card=make_card(training={"steps": 1, "audio_hours_seen": 1}))
     with pytest.raises(ValueError, match="must look like 'en'"):
-        pack_model(overfit.checkpoint, tmp_path / "En.v2", card=make_card())
+        pack_model(overfit_model.checkpoint, tmp_path / "En.v2", card=make_card())
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="notes.txt, which a model folder never does"):
-        pack_model(overfit.checkpoint, tmp_path / "busy", card=make_card())
+        pack_model(overfit_model.checkpoint, tmp_path / "busy", card=make_card())
     with pytest.raises(ValueError, match="--tuned without --lm"):
-        pack_model(overfit.checkpoint, tmp_path / "en", card=make_card(), tuned={"alpha": 1, "beta": 1})
+        pack_model(overfit_model.checkpoint, tmp_path / "en", card=make_card(), tuned={"alpha": 1, "beta": 1})
 
 
-def test_pack_command_measures_the_packed_model(overfit, lm_files, tmp_path, capsys, monkeypatch):
+def test_pack_command_measures_the_packed_model(overfit_model, lm_files, tmp_path, capsys, monkeypatch):
     from ds2ray.cli import main
     from ds2ray.data.audio import audio_info
     from ds2ray.pretrained import SEARCH_ENV
 
     data = tmp_path / "data" / "pocketsphinx"  # a stand-in for ../shared/data/pocketsphinx
     data.mkdir(parents=True)
-    folder = os.path.dirname(overfit.checkpoint)
+    folder = os.path.dirname(overfit_model.checkpoint)
     with open(data / "manifest.jsonl", "w") as fh:
-        for i, text in enumerate(overfit.texts):
+        for i, text in enumerate(overfit_model.texts):
             wav = os.path.join(folder, f"utt{i}.wav")
             fh.write(json.dumps({"audio_filepath": wav, "duration": audio_info(wav).duration, "text": text}) + "\n")
     card = tmp_path / "card.json"
     card.write_text(json.dumps(make_card(results=None)))
     arpa, tuned = lm_files
     out = tmp_path / "store" / "en"
-    assert main(["pretrained", "pack", "--checkpoint", overfit.checkpoint, "--lm", arpa, "--tuned", tuned,
+    assert main(["pretrained", "pack", "--checkpoint", overfit_model.checkpoint, "--lm", arpa, "--tuned", tuned,
                  "--card", str(card), "--out", str(out), "--measure", str(tmp_path / "data"),
                  "--measure-sets", "pocketsphinx"]) == 0
     printed = capsys.readouterr().out
@@ -137,15 +138,16 @@ def test_pack_command_measures_the_packed_model(overfit, lm_files, tmp_path, cap
     assert capsys.readouterr().out.startswith("en\t")
 
 
-def test_a_binary_lm_is_copied_with_its_word_list(overfit, lm_files, tmp_path, caplog):
+def test_a_binary_lm_is_copied_with_its_word_list(overfit_model, lm_files, tmp_path, caplog):
     import logging
 
     from ds2ray.testing.lm import build_tiny_lm
 
-    binary = build_tiny_lm(tmp_path / "lm", overfit.texts, name="words", order=2, language=None, repeat=3).model_path
+    binary = build_tiny_lm(tmp_path / "lm", overfit_model.texts, name="words", order=2, language=None,
+                           repeat=3).model_path
     _, tuned = lm_files
     with caplog.at_level(logging.WARNING, logger="ds2ray.pretrained.pack"):
-        result = pack_model(overfit.checkpoint, tmp_path / "store" / "en", card=make_card(), lm=str(binary),
+        result = pack_model(overfit_model.checkpoint, tmp_path / "store" / "en", card=make_card(), lm=str(binary),
                             tuned=tuned)
     assert "probing binary, copied as is" in caplog.text
     assert result.card["lm"]["format"] == "probing binary (copied as given)"

@@ -22,11 +22,11 @@ def test_a_missing_name_says_which_models_exist(packed_greedy, use_store):
     assert find("xx") is None and decoder_defaults("xx") is None
 
 
-def test_a_missing_name_fails_the_commands_with_that_message(overfit, packed_greedy, use_store, capsys):
+def test_a_missing_name_fails_the_commands_with_that_message(overfit_model, packed_greedy, use_store, capsys):
     from ds2ray.cli import main
 
     use_store(packed_greedy)
-    wav = os.path.join(os.path.dirname(overfit.checkpoint), "utt0.wav")
+    wav = os.path.join(os.path.dirname(overfit_model.checkpoint), "utt0.wav")
     assert main(["infer", "--checkpoint", "fr", wav]) == 2
     assert "no shipped model 'fr'; available: en" in capsys.readouterr().err
     assert main(["transcribe", "--checkpoint", "fr", wav]) == 2
@@ -46,7 +46,7 @@ def test_paths_and_urls_are_not_names(packed_greedy, use_store, tmp_path, monkey
     assert resolve_checkpoint("en") == "en" and find("en") is None
 
 
-def test_load_by_name_and_transcribe(overfit, packed_greedy, use_store, capsys):
+def test_load_by_name_and_transcribe(overfit_model, packed_greedy, use_store, capsys):
     from ds2ray.cli import main
     from ds2ray.transcribe import load_recognizer
 
@@ -55,18 +55,18 @@ def test_load_by_name_and_transcribe(overfit, packed_greedy, use_store, capsys):
     assert data.path == str(packed_greedy / "en" / "model.pt")
     rec = load_recognizer("en")
     assert rec.decoder.config.type == "greedy"  # no LM in this model folder
-    assert rec.transcribe_batch(list(overfit.waves), 16000) == list(overfit.texts)
-    wav = os.path.join(os.path.dirname(overfit.checkpoint), "utt1.wav")  # espeak-ng's own 22 kHz file
-    assert rec.transcribe_file(wav) == overfit.texts[1]
+    assert rec.transcribe_batch(list(overfit_model.waves), 16000) == list(overfit_model.texts)
+    wav = os.path.join(os.path.dirname(overfit_model.checkpoint), "utt1.wav")  # espeak-ng's own 22 kHz file
+    assert rec.transcribe_file(wav) == overfit_model.texts[1]
 
     assert main(["infer", "--checkpoint", "en", wav]) == 0
-    assert capsys.readouterr().out.strip() == f"{wav}\t{overfit.texts[1]}"
+    assert capsys.readouterr().out.strip() == f"{wav}\t{overfit_model.texts[1]}"
     assert main(["transcribe", "--local", "--json", wav]) == 0  # the default model is en
     out = json.loads(capsys.readouterr().out)
-    assert (out["text"], out["checkpoint"], out["decoder"]) == (overfit.texts[1], "en", "greedy")
+    assert (out["text"], out["checkpoint"], out["decoder"]) == (overfit_model.texts[1], "en", "greedy")
 
 
-def test_shipped_lm_and_tuned_decode_by_default(overfit, packed_with_lm, use_store, lm_files, tmp_path):
+def test_shipped_lm_and_tuned_decode_by_default(overfit_model, packed_with_lm, use_store, lm_files, tmp_path):
     from ds2ray.decode.options import decoder_config_for
 
     use_store(packed_with_lm)
@@ -83,7 +83,7 @@ def test_shipped_lm_and_tuned_decode_by_default(overfit, packed_with_lm, use_sto
     tuned.write_text(json.dumps({"alpha": 2.0, "beta": 0.1}))
     mine = decoder_config_for("en", tuned=str(tuned))  # the user's tuned file, without an LM
     assert (mine.type, mine.lm_path, mine.alpha) == ("beam", None, 2.0)
-    assert decoder_config_for(overfit.checkpoint).type == "greedy"  # a path: nothing shipped applies
+    assert decoder_config_for(overfit_model.checkpoint).type == "greedy"  # a path: nothing shipped applies
 
 
 def test_serve_and_tune_default_to_the_shipped_model(packed_with_lm, use_store):
@@ -106,16 +106,16 @@ def test_serve_and_tune_default_to_the_shipped_model(packed_with_lm, use_store):
         ServeConfig(checkpoint="de").resolved({})
 
 
-def test_test_and_tune_commands_take_the_shipped_name(overfit, packed_with_lm, use_store, tmp_path, capsys):
+def test_test_and_tune_commands_take_the_shipped_name(overfit_model, packed_with_lm, use_store, tmp_path, capsys):
     from ds2ray.cli import main
     from ds2ray.data.audio import audio_info
 
     use_store(packed_with_lm)
-    folder = os.path.dirname(overfit.checkpoint)
+    folder = os.path.dirname(overfit_model.checkpoint)
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("".join(json.dumps({"audio_filepath": os.path.join(folder, f"utt{i}.wav"), "text": t,
                                             "duration": audio_info(os.path.join(folder, f"utt{i}.wav")).duration})
-                                + "\n" for i, t in enumerate(overfit.texts)))
+                                + "\n" for i, t in enumerate(overfit_model.texts)))
     summary = tmp_path / "summary.json"
     assert main(["test", "--checkpoint", "en", "--manifest", str(manifest), "--num-workers", "0", "--no-progress",
                  "--out", str(tmp_path / "r.jsonl"), "--summary-json", str(summary)]) == 0
@@ -131,7 +131,7 @@ def test_test_and_tune_commands_take_the_shipped_name(overfit, packed_with_lm, u
     assert best["lm_path"] == str(packed_with_lm / "en" / "lm.bin") and best["wer"] == 0.0
 
 
-def test_replica_serves_the_shipped_model_with_its_lm(overfit, packed_with_lm, use_store):
+def test_replica_serves_the_shipped_model_with_its_lm(overfit_model, packed_with_lm, use_store):
     import torch
 
     from serve.app import Clip, Transcriber
@@ -145,5 +145,5 @@ def test_replica_serves_the_shipped_model_with_its_lm(overfit, packed_with_lm, u
         torch.set_num_threads(threads)
     info = replica.info()
     assert (info["checkpoint"], info["decoder"], info["alpha"]) == ("en", "beam", 0.7)
-    out = replica._run([Clip(w, 16000) for w in overfit.waves])
-    assert [o["text"] for o in out] == list(overfit.texts)
+    out = replica._run([Clip(w, 16000) for w in overfit_model.waves])
+    assert [o["text"] for o in out] == list(overfit_model.texts)

@@ -1,7 +1,7 @@
-"""Fixtures for the serving tests: a tiny model overfit on three espeak-ng utterances
-(:mod:`ds2ray.testing.overfit`: greedy decoding reproduces them through 8 kHz, MP3 and OGG, so an
-HTTP round trip must return the right words), and a headless-Chromium driver speaking the DevTools
-protocol.
+"""Fixtures for the serving tests: a headless-Chromium driver speaking the DevTools protocol. The
+model they serve is the session's ``overfit_model`` (``tests/conftest.py``: greedy decoding
+reproduces three espeak-ng utterances through 8 kHz, MP3 and OGG, so an HTTP round trip must return
+the right words).
 """
 
 from __future__ import annotations
@@ -15,15 +15,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from ds2ray.testing.overfit import OverfitModel, train_overfit
-
-
-@pytest.fixture(scope="session")
-def overfit_model(tmp_path_factory) -> OverfitModel:
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng not installed (make setup installs it)")
-    return train_overfit(tmp_path_factory.mktemp("overfit"))
 
 
 # ---- headless Chromium over the DevTools protocol ------------------------------------------------
