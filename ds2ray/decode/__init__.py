@@ -4,6 +4,7 @@
 - :mod:`.greedy`: best path, batched on tensors.
 - :mod:`.beam`: prefix beam search with a KenLM LM through pyctcdecode (English word LMs,
   Mandarin character LMs).
+- :mod:`.timestamps`: word frames from the CTC alignment, and seconds (:class:`~.timestamps.Segment`).
 - :mod:`.parallel`: many utterances over spawned processes or Ray actors, LM loaded once per worker.
 """
 

@@ -2,7 +2,8 @@
 
 Shapes: ``T`` output frames, ``V`` vocabulary classes (blank = id 0), ``B`` batch.
 
-A decoder turns CTC log-probabilities of one utterance, ``(T, V)``, into text. Every decoder
+A decoder turns CTC log-probabilities of one utterance, ``(T, V)``, into text (and, through
+``hypotheses``, the frames of each word: :mod:`ds2ray.decode.timestamps`). Every decoder
 implements :class:`Decoder`; :func:`build_decoder` picks the class by ``DecoderConfig.type`` from
 the registry (``greedy``, ``beam``; :func:`register_decoder` adds more). Decoder modules are
 imported on first use, so a worker that only beam-decodes never imports torch, and one that only
@@ -21,6 +22,7 @@ from ds2ray.config import ConfigBase, ConfigError
 
 if TYPE_CHECKING:
     from ds2ray.data.vocab import Vocabulary
+    from ds2ray.decode.timestamps import Hypothesis
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,11 @@ class Decoder(Protocol):
 
     def decode_batch(self, log_probs: Sequence[np.ndarray]) -> list[str]:
         """A list of ``(T_i, V)`` matrices (or a padded ``(B, T, V)`` array) -> one text each."""
+        ...
+
+    def hypotheses(self, log_probs: Sequence[np.ndarray]) -> list["Hypothesis"]:
+        """As :meth:`decode_batch`, each text with its words' output frames
+        (:class:`~ds2ray.decode.timestamps.Hypothesis`; the same texts as ``decode_batch``)."""
         ...
 
 

@@ -3,6 +3,8 @@
 Shapes: ``T`` frames, ``V`` classes (blank = id 0, column ``i`` is ``vocab.labels[i]``).
 
 Score of a prefix = acoustic log-prob + ``alpha`` * LM log-prob (natural log) + ``beta`` * words.
+Word timestamps (:meth:`BeamSearchDecoder.hypotheses`) are not tracked during the search: the
+chosen text is aligned to the log-probs afterwards (:mod:`ds2ray.decode.timestamps`).
 
 English LMs are word LMs: the space label ends a word, and a word is scored when it ends. Mandarin
 LMs are character LMs whose "words" are single characters separated by spaces (the seed built them
@@ -27,6 +29,7 @@ import numpy as np
 
 from ds2ray.decode import prefix_search
 from ds2ray.decode.base import DecoderConfig, VocabularyMismatchError, check_log_probs, clean_text
+from ds2ray.decode.timestamps import Hypothesis, align_text
 from ds2ray.lm.load import LoadedLM, load_lm
 
 if TYPE_CHECKING:
@@ -238,3 +241,12 @@ class BeamSearchDecoder:
     def decode_batch(self, log_probs: Sequence[np.ndarray]) -> list[str]:
         """One text per ``(T_i, V)`` matrix, in this process (see ``ds2ray.decode.parallel``)."""
         return [self.decode(m) for m in log_probs]
+
+    def hypotheses(self, log_probs: Sequence[np.ndarray]) -> list[Hypothesis]:
+        """As :meth:`decode_batch`, each text with its words' frames: the best CTC path spelling
+        the text, found after the search (:func:`~ds2ray.decode.timestamps.align_text`)."""
+        out = []
+        for m in log_probs:
+            lp = check_log_probs(m, self.vocab)
+            out.append(align_text(lp, self.decode(lp), self.vocab) if len(lp) else Hypothesis("", (), 0))
+        return out

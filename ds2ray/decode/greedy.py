@@ -3,7 +3,8 @@
 Shapes: ``B`` batch, ``T`` frames, ``V`` classes (blank = id 0).
 
 Per frame take the most likely class, merge runs of the same class, drop blanks. A blank between
-two equal characters keeps both (``a _ a`` -> ``aa``), as CTC defines.
+two equal characters keeps both (``a _ a`` -> ``aa``), as CTC defines. The word frames of
+:meth:`GreedyDecoder.hypotheses` come from that same best path (:func:`~ds2ray.decode.timestamps.path_spans`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from ds2ray.decode.base import DecoderConfig, VocabularyMismatchError, check_log_probs, clean_text
+from ds2ray.decode.timestamps import Hypothesis, path_spans, word_frames
 
 if TYPE_CHECKING:
     from ds2ray.data.vocab import Vocabulary
@@ -64,6 +66,31 @@ class GreedyDecoder:
     def decode_batch(self, log_probs: Sequence[np.ndarray | torch.Tensor] | torch.Tensor,
                      lengths: torch.Tensor | None = None) -> list[str]:
         """A list of ``(T_i, V)`` matrices, or a padded ``(B, T, V)`` tensor with ``(B,)`` lengths."""
+        padded, lengths = self._padded(log_probs, lengths)
+        if padded is None:
+            return []
+        return [clean_text(self.vocab.decode(ids), self.vocab.language) for ids in greedy_ids(padded, lengths)]
+
+    def hypotheses(self, log_probs: Sequence[np.ndarray | torch.Tensor] | torch.Tensor,
+                   lengths: torch.Tensor | None = None) -> list[Hypothesis]:
+        """As :meth:`decode_batch`, each text with its words' frames on the best path."""
+        padded, lengths = self._padded(log_probs, lengths)
+        if padded is None:
+            return []
+        B, T, _ = padded.shape
+        best = padded.argmax(dim=-1).cpu().numpy()  # (B, T)
+        sizes = [T] * B if lengths is None else [int(n) for n in lengths]
+        out = []
+        for b in range(B):
+            ids, starts, ends = path_spans(best[b, : sizes[b]])
+            text = clean_text(self.vocab.decode(ids.tolist()), self.vocab.language)
+            out.append(Hypothesis(text, word_frames(ids, starts, ends, self.vocab), sizes[b]))
+        return out
+
+    def _padded(self, log_probs: Sequence[np.ndarray | torch.Tensor] | torch.Tensor,
+                lengths: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Validated ``(B, T, V)`` scores and ``(B,)`` lengths (``None``: all ``T``); ``None`` scores
+        for an empty list."""
         if isinstance(log_probs, torch.Tensor) and log_probs.dim() == 3:
             padded = log_probs
         elif isinstance(log_probs, np.ndarray) and log_probs.ndim == 3:
@@ -72,7 +99,7 @@ class GreedyDecoder:
             if lengths is not None:
                 raise ValueError("lengths are only meaningful with a padded (B, T, V) batch")
             if len(log_probs) == 0:
-                return []
+                return None, None
             for i, m in enumerate(log_probs):
                 if not isinstance(m, torch.Tensor):
                     check_log_probs(m, self.vocab, what=f"log-probs #{i}")
@@ -83,4 +110,4 @@ class GreedyDecoder:
                 f"({len(self.vocab.chars)} characters + blank): the acoustic model and the decoder use "
                 "different vocabularies. Decode with the vocabulary stored in the checkpoint."
             )
-        return [clean_text(self.vocab.decode(ids), self.vocab.language) for ids in greedy_ids(padded, lengths)]
+        return padded, lengths

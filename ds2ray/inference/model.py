@@ -45,6 +45,13 @@ class AcousticModel:
         if self.extractor is None:
             self.extractor = FeatureExtractor(self.feature_config).to(self.device)
 
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds per output frame (:func:`~ds2ray.model.lengths.output_frame_seconds`)."""
+        from ds2ray.model.lengths import output_frame_seconds
+
+        return output_frame_seconds(self.model_config, self.feature_config)
+
     def featurize(self, audio: np.ndarray) -> torch.Tensor:
         """Mono float waveform at ``feature_config.sample_rate`` -> (T, F) normalised, on ``device``."""
         wave = torch.as_tensor(np.ascontiguousarray(audio, dtype=np.float32), device=self.device)

@@ -1,7 +1,8 @@
 """The ONE place that knows how the conv stack changes sequence lengths.
 
 The model, the batching code (frames -> output frames, CTC feasibility) and the server all call
-:func:`output_lengths`; nobody repeats the stride arithmetic.
+:func:`output_lengths`; word timestamps call :func:`output_frame_seconds`; nobody repeats the
+stride arithmetic.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, overload
 import torch
 
 if TYPE_CHECKING:
+    from ds2ray.data.features import FeatureConfig
     from ds2ray.model.config import ModelConfig
 
 
@@ -49,6 +51,13 @@ def output_features(config: "ModelConfig") -> int:
         raise ValueError(f"ModelConfig: {config.num_features} features leave no rows after the conv stack; "
                          "use smaller kernels/strides or more features")
     return out
+
+
+def output_frame_seconds(config: "ModelConfig", features: "FeatureConfig") -> float:
+    """Seconds per output frame: the feature stride times the conv stack's stride in time (20 ms
+    for 10 ms features and a time stride of 2). Output frame ``t`` starts at ``t *`` this; word
+    timestamps (:mod:`ds2ray.decode.timestamps`) turn frames into seconds with it."""
+    return config.time_stride * features.hop_length / features.sample_rate
 
 
 def min_input_frames(config: "ModelConfig", label_length: int) -> int:
