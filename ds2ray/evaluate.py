@@ -23,7 +23,7 @@ import numpy as np
 
 from ds2ray.decode.base import DecoderConfig, VocabularyMismatchError
 from ds2ray.inference.batches import by_length, cut_batches
-from ds2ray.metrics import ErrorCounts, default_error_rate_type, total, utterance_errors
+from ds2ray.metrics import ErrorCounts, WordCharRates, default_error_rate_type, total, utterance_errors
 
 if TYPE_CHECKING:
     from ds2ray.data.manifest import ManifestEntry
@@ -202,7 +202,7 @@ class UtteranceResult:
 
 
 @dataclass
-class EvalReport:
+class EvalReport(WordCharRates):
     """Per-utterance results (manifest order) and totals."""
 
     results: list[UtteranceResult]
@@ -217,14 +217,6 @@ class EvalReport:
     @property
     def char(self) -> ErrorCounts:
         return total(r.char for r in self.results)
-
-    @property
-    def wer(self) -> float:
-        return self.word.rate
-
-    @property
-    def cer(self) -> float:
-        return self.char.rate
 
     @property
     def audio_seconds(self) -> float:

@@ -50,6 +50,21 @@ class ErrorCounts:
                 f"{self.deletions} del, {self.insertions} ins, {self.hits} hits)")
 
 
+class WordCharRates:
+    """Mixin for results that hold ``word`` and ``char`` :class:`ErrorCounts`: their ``wer`` and ``cer``."""
+
+    word: ErrorCounts
+    char: ErrorCounts
+
+    @property
+    def wer(self) -> float:
+        return self.word.rate
+
+    @property
+    def cer(self) -> float:
+        return self.char.rate
+
+
 def _counts(out) -> ErrorCounts:
     return ErrorCounts(out.substitutions, out.deletions, out.insertions, out.hits)
 

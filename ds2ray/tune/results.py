@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ds2ray.metrics import ErrorCounts
+from ds2ray.metrics import ErrorCounts, WordCharRates
 
 TIE_BREAK = ("lowest error count of the tuned rate; then fewest errors of the other rate (CER when tuning on "
              "WER, WER when tuning on CER); then the smaller alpha; then the smaller beta")
@@ -29,7 +29,7 @@ CSV_FIELDS = ("alpha", "beta", "wer", "cer", "word_errors", "words", "char_error
 
 
 @dataclass(frozen=True)
-class PointResult:
+class PointResult(WordCharRates):
     """Word and character error counts of the dev set decoded at one (alpha, beta)."""
 
     alpha: float
@@ -38,14 +38,6 @@ class PointResult:
     char: ErrorCounts
     decode_s: float = 0.0  # wall seconds this point's decode and scoring took on its worker
     cpu_s: float = 0.0  # CPU seconds of the worker process for it
-
-    @property
-    def wer(self) -> float:
-        return self.word.rate
-
-    @property
-    def cer(self) -> float:
-        return self.char.rate
 
     def counts(self, kind: str) -> ErrorCounts:
         return self.word if kind == "wer" else self.char
