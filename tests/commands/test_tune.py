@@ -2,7 +2,7 @@
 best.json it wrote. And the command's errors for a missing LM and an empty dev set.
 
 The command runs with ``--engine plain`` here: Ray Tune start-up costs 10-20 s on a busy 2-core
-machine, and test_tune_search.py already checks the Ray Tune engine (from an object ref, as the
+machine, and tests/tune/test_search.py already checks the Ray Tune engine (from an object ref, as the
 command passes it) point for point against the plain loop."""
 
 from __future__ import annotations
