@@ -8,7 +8,8 @@ Two stages, each usable alone (the tuning grid re-uses stage 1 for every ``alpha
    one GPU each), fed batches of utterances by duration; or in this process when ``num_workers``
    is 0. Returns one ``(T', V)`` float32 array per utterance, in input order.
 2. :func:`decode_log_probs` (greedy batched here; beam search over warm worker processes or Ray
-   actors) and :func:`score` (jiwer counts per utterance and in total).
+   actors), or :func:`decode_hypotheses` for texts with word frames, and :func:`score` (jiwer
+   counts per utterance and in total; each utterance's words with their times).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ds2ray.metrics import ErrorCounts, WordCharRates, default_error_rate_type, 
 if TYPE_CHECKING:
     from ds2ray.data.manifest import ManifestEntry
     from ds2ray.data.vocab import Vocabulary
+    from ds2ray.decode.timestamps import Hypothesis, Word
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +173,18 @@ def check_vocabularies(model_vocab: "Vocabulary", other: "Vocabulary", what: str
 def decode_log_probs(log_probs: Sequence[np.ndarray], config: DecoderConfig, vocab: "Vocabulary", *,
                      num_workers: int = 1, backend: str = "auto", progress: bool | None = None) -> list[str]:
     """Decode every ``(T', V)`` matrix; beam search spreads over ``num_workers`` workers."""
+    return _decode(log_probs, config, vocab, num_workers, backend, progress, words=False)
+
+
+def decode_hypotheses(log_probs: Sequence[np.ndarray], config: DecoderConfig, vocab: "Vocabulary", *,
+                      num_workers: int = 1, backend: str = "auto",
+                      progress: bool | None = None) -> list["Hypothesis"]:
+    """As :func:`decode_log_probs`, each text with its words' frames (:mod:`ds2ray.decode.timestamps`)."""
+    return _decode(log_probs, config, vocab, num_workers, backend, progress, words=True)
+
+
+def _decode(log_probs: Sequence[np.ndarray], config: DecoderConfig, vocab: "Vocabulary", num_workers: int,
+            backend: str, progress: bool | None, words: bool) -> list:
     from ds2ray.decode.parallel import ParallelDecoder
 
     if config.type != "greedy":
@@ -179,6 +193,8 @@ def decode_log_probs(log_probs: Sequence[np.ndarray], config: DecoderConfig, voc
         validate_lm_for_vocab(config, vocab)  # clear errors here, before any worker starts
     show = (len(log_probs) >= PROGRESS_MIN_UTTERANCES if progress is None else progress) and config.type != "greedy"
     with ParallelDecoder(config, vocab, num_workers=num_workers, backend=backend) as decoder:
+        if words:
+            return decoder.hypotheses(log_probs, progress=show)
         return decoder.decode(log_probs, progress=show)
 
 
@@ -191,6 +207,7 @@ class UtteranceResult:
     hyp: str
     word: ErrorCounts
     char: ErrorCounts
+    words: tuple["Word", ...] = ()  # the hypothesis' words with their times (when decoded with them)
 
     def rate(self, kind: str) -> float:
         return (self.word if kind == "wer" else self.char).rate
@@ -198,7 +215,8 @@ class UtteranceResult:
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "audio_filepath": self.audio_filepath, "duration": self.duration,
                 "ref": self.ref, "hyp": self.hyp, "wer": self.word.rate, "cer": self.char.rate,
-                "word_errors": self.word.to_dict(), "char_errors": self.char.to_dict()}
+                "word_errors": self.word.to_dict(), "char_errors": self.char.to_dict(),
+                "words": [w.to_dict() for w in self.words]}
 
 
 @dataclass
@@ -260,17 +278,21 @@ class EvalReport(WordCharRates):
                 "timings": self.timings}
 
 
-def score(entries: Sequence[Any], hyps: Sequence[str], language: str = "en") -> list[UtteranceResult]:
-    """Normalised reference vs hypothesis counts for each entry (``text`` is normalised for ``language``)."""
+def score(entries: Sequence[Any], hyps: Sequence[str], language: str = "en",
+          words: Sequence[Sequence["Word"]] | None = None) -> list[UtteranceResult]:
+    """Normalised reference vs hypothesis counts for each entry (``text`` is normalised for ``language``);
+    ``words``: each hypothesis' timed words, kept in the results."""
     from ds2ray.data.text import normalize_text
 
-    if len(entries) != len(hyps):
-        raise ValueError(f"{len(entries)} utterances but {len(hyps)} hypotheses")
+    if len(entries) != len(hyps) or (words is not None and len(words) != len(hyps)):
+        raise ValueError(f"{len(entries)} utterances but {len(hyps)} hypotheses"
+                         + (f" and {len(words)} word lists" if words is not None else ""))
     out = []
     for i, (e, hyp) in enumerate(zip(entries, hyps)):
         ref = normalize_text(e.text, language)
         word, char = utterance_errors(ref, hyp, language)
-        out.append(UtteranceResult(i, e.audio_filepath, float(e.duration), ref, hyp, word, char))
+        timed = tuple(words[i]) if words is not None else ()
+        out.append(UtteranceResult(i, e.audio_filepath, float(e.duration), ref, hyp, word, char, timed))
     return out
 
 
@@ -282,13 +304,15 @@ def evaluate(checkpoint: str, entries: Sequence["ManifestEntry"], config: Decode
     ``vocab``: a vocabulary the caller expects (e.g. from a ``--vocab`` file, named by
     ``vocab_source`` in the error); it must equal the checkpoint's. ``decode_workers`` defaults to
     ``max(num_workers, 1)``. Entries without a transcript (``text`` empty) score every word of
-    their hypothesis as an insertion.
+    their hypothesis as an insertion. Each result carries its hypothesis' words with their times.
     """
     from ds2ray.model.checkpoint import load_checkpoint
+    from ds2ray.model.lengths import output_frame_seconds
 
     if not entries:
         raise ValueError("the manifest has no utterances to evaluate (empty, or all filtered out)")
-    model_vocab = load_checkpoint(checkpoint).vocab
+    data = load_checkpoint(checkpoint)
+    model_vocab = data.vocab
     if vocab is not None:
         check_vocabularies(model_vocab, vocab, vocab_source)
     if config.type != "greedy":
@@ -299,9 +323,11 @@ def evaluate(checkpoint: str, entries: Sequence["ManifestEntry"], config: Decode
     log_probs = compute_log_probs(checkpoint, entries, num_workers=num_workers, use_gpu=use_gpu, progress=progress)
     t1 = time.perf_counter()
     backend = "auto" if num_workers > 0 else "process"
-    hyps = decode_log_probs(log_probs, config, model_vocab, num_workers=decode_workers or max(num_workers, 1),
-                            backend=backend, progress=progress)
+    hyps = decode_hypotheses(log_probs, config, model_vocab, num_workers=decode_workers or max(num_workers, 1),
+                             backend=backend, progress=progress)
     t2 = time.perf_counter()
-    results = score(entries, hyps, model_vocab.language)
+    frame_seconds = output_frame_seconds(data.model_config, data.feature_config)
+    segments = [h.timed(frame_seconds) for h in hyps]
+    results = score(entries, [s.text for s in segments], model_vocab.language, [s.words for s in segments])
     return EvalReport(results, model_vocab.language, config.to_spec(),
                       {"acoustic": t1 - t0, "decode": t2 - t1})

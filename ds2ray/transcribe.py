@@ -7,6 +7,7 @@ The local counterpart of the transcription service (``ds2ray transcribe --local`
     rec = load_recognizer()                   # the shipped English model, beam search + its LM
     rec.transcribe_file("a.wav")              # -> "open the gate"
     rec.transcribe(audio, 44100)              # mono float array at any rate
+    rec.transcribe_file_segment("a.wav")      # -> Segment: text and words with start/end seconds
 
 ``checkpoint`` is a checkpoint path or a shipped model's name; the decoder follows
 :func:`ds2ray.decode.options.decoder_config_for` (a shipped model decodes with its LM and tuned
@@ -16,11 +17,14 @@ alpha/beta unless told otherwise).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ds2ray.pretrained import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from ds2ray.decode.timestamps import Segment
 
 
 @dataclass
@@ -43,14 +47,32 @@ class Recognizer:
         waves = [to_mono_resampled(np.asarray(a, dtype=np.float32), rate, self.sample_rate) for a in audios]
         return self.decoder.decode_batch(self.model.log_probs(waves))
 
+    def segments_batch(self, audios: Sequence[np.ndarray], sample_rate: int | None = None) -> list["Segment"]:
+        """As :meth:`transcribe_batch`, each text with its words' start and end in seconds."""
+        from ds2ray.data.audio import to_mono_resampled
+
+        rate = sample_rate or self.sample_rate
+        waves = [to_mono_resampled(np.asarray(a, dtype=np.float32), rate, self.sample_rate) for a in audios]
+        frame_seconds = self.model.frame_seconds
+        return [h.timed(frame_seconds) for h in self.decoder.hypotheses(self.model.log_probs(waves))]
+
     def transcribe(self, audio: np.ndarray, sample_rate: int | None = None) -> str:
         return self.transcribe_batch([audio], sample_rate)[0]
+
+    def transcribe_segment(self, audio: np.ndarray, sample_rate: int | None = None) -> "Segment":
+        return self.segments_batch([audio], sample_rate)[0]
 
     def transcribe_file(self, path: str) -> str:
         """Any file soundfile reads (WAV, FLAC, OGG, MP3), at any rate."""
         from ds2ray.data.audio import load_audio
 
         return self.transcribe(load_audio(path, self.sample_rate))
+
+    def transcribe_file_segment(self, path: str) -> "Segment":
+        """As :meth:`transcribe_file`, with the words' times."""
+        from ds2ray.data.audio import load_audio
+
+        return self.transcribe_segment(load_audio(path, self.sample_rate))
 
 
 def load_recognizer(checkpoint: str = DEFAULT_MODEL, *, device: str = "cpu", decoder_config: Any = None,

@@ -69,8 +69,9 @@ def batch_seconds(clips: list[Clip]) -> int:
 class Transcriber:
     """Model replica: audio clips -> text, batched by total seconds of audio.
 
-    ``transcribe(Clip) -> dict`` with ``text``, ``model_ms`` (features + network for the whole
-    batch), ``ctc_decode_ms``, ``batch_size`` and ``batch_audio_s``.
+    ``transcribe(Clip) -> dict`` with ``text``, ``words`` (``[{word, start, end}]``, seconds),
+    ``model_ms`` (features + network for the whole batch), ``ctc_decode_ms`` (decoding and word
+    alignment), ``batch_size`` and ``batch_audio_s``.
     """
 
     def __init__(self, config: dict) -> None:
@@ -91,6 +92,7 @@ class Transcriber:
         self.model = load_acoustic_model(cfg.checkpoint, device)
         self.decoder = build_decoder(cfg.decoder_config(), self.model.vocab)
         self.sample_rate = self.model.feature_config.sample_rate
+        self.frame_seconds = self.model.frame_seconds
         self._batched.set_max_batch_size(cfg.max_batch_seconds)
         self._batched.set_batch_wait_timeout_s(cfg.batch_wait_s)
         self._one_at_a_time = asyncio.Lock()
@@ -127,11 +129,12 @@ class Transcriber:
         total_s = sum(c.seconds for c in clips)
         log_probs = self.model.log_probs([c.audio for c in clips], max_batch_seconds=max(total_s, 1.0) * 2)
         t1 = time.perf_counter()
-        texts = self.decoder.decode_batch(log_probs)
+        hyps = self.decoder.hypotheses(log_probs)
         t2 = time.perf_counter()
         timing = {"model_ms": round((t1 - t0) * 1000, 2), "ctc_decode_ms": round((t2 - t1) * 1000, 2),
                   "batch_size": len(clips), "batch_audio_s": round(total_s, 3)}
-        return [{"text": text, **timing} for text in texts]
+        segments = [h.timed(self.frame_seconds).to_dict() for h in hyps]
+        return [{"text": seg["text"], "words": seg["words"], **timing} for seg in segments]
 
 
 api = FastAPI(title="ds2ray transcription", description="DeepSpeech2 speech recognition on Ray Serve",
@@ -215,6 +218,7 @@ class Frontend:
         model_side = result["model_ms"] + result["ctc_decode_ms"]
         return JSONResponse({
             "text": result["text"],
+            "words": result["words"],
             "duration_s": round(clip.duration_s, 3),
             "sample_rate": clip.native_rate,
             "format": clip.format,

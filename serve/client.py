@@ -98,8 +98,8 @@ def register(sub) -> None:
         "transcribe", help="transcribe audio files: through a running `ds2ray serve`, or here with --local",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=("POST each file to URL/transcribe and print one line per file: FILE<TAB>TEXT\n"
-                     "(with --json: the server's whole JSON answer). A file the server refuses is\n"
-                     "reported on stderr and the exit status is 1.\n\n"
+                     "(with --json: the server's whole JSON answer, with each word's start and end in\n"
+                     "seconds). A file the server refuses is reported on stderr and the exit status is 1.\n\n"
                      "With --local (or --checkpoint CK) the model runs in this process instead: the shipped\n"
                      "English model 'en' by default, beam search with its LM and tuned alpha/beta.\n\n"
                      "examples:\n"
@@ -113,7 +113,8 @@ def register(sub) -> None:
     p.add_argument("--api-key", default=None,
                    help="API key, if the server needs one (default: $DS2RAY_API_KEY)")
     p.add_argument("--json", action="store_true",
-                   help="print the server's JSON answer per file (one per line; --local: file, text, checkpoint)")
+                   help="print the server's JSON answer per file (one per line; --local: file, text, checkpoint, "
+                        "decoder); both with words: [{word, start, end}] in seconds")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait per request (default 60)")
     add_local_args(p)
     p.set_defaults(func=run)
@@ -126,16 +127,17 @@ def run_local(args: argparse.Namespace, recognizer) -> int:
     failed = 0
     for path in args.files:
         try:
-            text = recognizer.transcribe_file(path)
+            segment = recognizer.transcribe_file_segment(path)
         except (OSError, RuntimeError) as err:  # AudioError is a RuntimeError naming the file
             print(f"{path}: error: {err}", file=sys.stderr)
             failed += 1
             continue
         if args.json:
-            print(json.dumps({"file": path, "text": text, "checkpoint": recognizer.checkpoint,
-                              "decoder": recognizer.decoder.config.type}), flush=True)
+            print(json.dumps({"file": path, "text": segment.text, "checkpoint": recognizer.checkpoint,
+                              "decoder": recognizer.decoder.config.type,
+                              "words": segment.to_dict()["words"]}), flush=True)
         else:
-            print(f"{path}\t{text}", flush=True)
+            print(f"{path}\t{segment.text}", flush=True)
     return 1 if failed else 0
 
 

@@ -91,6 +91,10 @@ def test_evaluate_scores_what_the_decoder_says_worst_first(tiny, tmp_path):
     assert [r["rank"] for r in rows] == list(range(1, 7))
     assert [r["cer"] for r in rows] == sorted((r["cer"] for r in rows), reverse=True)
     assert {r["index"] for r in rows} == set(range(6)) and {"ref", "hyp", "word_errors"} <= set(rows[0])
+    for row in rows:  # each hypothesis word with its times, in order, inside the utterance
+        assert " ".join(w["word"] for w in row["words"]) == row["hyp"]
+        times = [0.0] + [t for w in row["words"] for t in (w["start"], w["end"])]
+        assert times == sorted(times) and times[-1] <= row["duration"] + 0.02
 
 
 def test_cli_greedy_then_beam_with_tuned_weights(tiny, lm, tmp_path, capsys):
@@ -136,6 +140,11 @@ def test_infer_shows_samples_and_transcribes_files(tiny, capsys):
     entries = list(read_manifest(manifest))
     hyp = build_decoder({"type": "greedy"}, Vocabulary.english()).decode(direct_log_probs(ckpt, [entries[3]])[0])
     assert f"{tmp / 'u3.wav'}\t{hyp}\n" in printed
+    assert main(["infer", "--checkpoint", ckpt, "--manifest", str(manifest), "--num-samples", "2", "--json",
+                 str(tmp / "u3.wav")]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["ref"] for r in rows] == ["the cat sat", "a dog ran on the mat", ""] and rows[2]["hyp"] == hyp
+    assert all(" ".join(w["word"] for w in r["words"]) == r["hyp"] for r in rows)
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -14,8 +14,9 @@ def register(sub) -> None:
         description=(
             "With --manifest, decode the first --num-samples utterances and print each target and output\n"
             "transcription with its error rate (as the seed's infer.py did). Audio files given as arguments\n"
-            "are transcribed and printed as 'FILE<TAB>text'. The checkpoint carries its own features,\n"
-            "normaliser and vocabulary.\n\n"
+            "are transcribed and printed as 'FILE<TAB>text'. With --json, one JSON line per utterance instead\n"
+            "(audio_filepath, ref, hyp, error rates, words: [{word, start, end}] in seconds). The checkpoint\n"
+            "carries its own features, normaliser and vocabulary.\n\n"
             "examples:\n"
             "  ds2ray infer --checkpoint ckpt/ --manifest dev.jsonl --num-samples 10\n"
             "  ds2ray infer --checkpoint ckpt/ --decoder beam --lm lm.bin a.wav b.flac"),
@@ -30,6 +31,8 @@ def register(sub) -> None:
     add_decoder_args(p)
     p.add_argument("--error-rate-type", "--error_rate_type", dest="error_rate_type", choices=("wer", "cer"),
                    default=None, help="rate shown per sample (default: wer for English, cer for Mandarin)")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON line per utterance, with each word's start and end in seconds")
     p.add_argument("--num-workers", type=int, default=0,
                    help="Ray actors for the acoustic model (default 0: in this process)")
     p.add_argument("--use-gpu", action="store_true", help="run the acoustic model on a GPU")
@@ -74,5 +77,11 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(args.checkpoint, samples + files, config, vocab=load_vocab_arg(args),
                       vocab_source=f"--vocab {args.vocab}", num_workers=args.num_workers, use_gpu=args.use_gpu,
                       decode_workers=args.decode_workers)
+    if args.json:
+        import json
+
+        for r in report.results:
+            print(json.dumps(r.to_dict(), ensure_ascii=False))
+        return 0
     show_results(report, len(samples), args.error_rate_type or default_error_rate_type(report.language))
     return 0

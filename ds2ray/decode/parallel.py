@@ -29,6 +29,7 @@ from ds2ray.decode.base import DecoderConfig, build_decoder
 
 if TYPE_CHECKING:
     from ds2ray.data.vocab import Vocabulary
+    from ds2ray.decode.timestamps import Hypothesis
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,15 @@ class DecodeWorker:
 
         self.decoder = build_decoder(DecoderConfig.from_dict(config), Vocabulary.from_dict(vocab))
 
-    def decode(self, chunk: Chunk, params: Params) -> tuple[list[tuple[int, str]], float]:
-        """``(index, text)`` per item, and the CPU seconds this worker spent."""
+    def decode(self, chunk: Chunk, params: Params, words: bool = False) -> tuple[list[tuple[int, Any]], float]:
+        """``(index, text)`` per item (``words``: ``(index, Hypothesis)``), and the CPU seconds this
+        worker spent."""
         start = time.process_time()
         if hasattr(self.decoder, "reset_params"):
             self.decoder.reset_params(alpha=params[0], beta=params[1])
+        if words:
+            hyps = self.decoder.hypotheses([lp for _, lp in chunk])
+            return [(i, h) for (i, _), h in zip(chunk, hyps)], time.process_time() - start
         return [(i, self.decoder.decode(lp)) for i, lp in chunk], time.process_time() - start
 
     def ready(self) -> bool:
@@ -68,20 +73,20 @@ def _process_init(config: dict, vocab: dict) -> None:
         _WORKER_ERROR = err
 
 
-def _process_decode(chunk: Chunk, params: Params) -> tuple[list[tuple[int, str]], float]:
+def _process_decode(chunk: Chunk, params: Params, words: bool) -> tuple[list[tuple[int, Any]], float]:
     if _WORKER_ERROR is not None:
         raise _WORKER_ERROR
     assert _WORKER is not None
-    return _WORKER.decode(chunk, params)
+    return _WORKER.decode(chunk, params, words)
 
 
 class _SerialBackend:
     def __init__(self, config: dict, vocab: dict, num_workers: int) -> None:
         self.worker = DecodeWorker(config, vocab)
 
-    def run(self, chunks: list[Chunk], params: Params) -> Iterator[tuple[list[tuple[int, str]], float]]:
+    def run(self, chunks: list[Chunk], params: Params, words: bool) -> Iterator[tuple[list[tuple[int, Any]], float]]:
         for chunk in chunks:
-            yield self.worker.decode(chunk, params)
+            yield self.worker.decode(chunk, params, words)
 
     def close(self) -> None:
         self.worker = None  # type: ignore[assignment]
@@ -92,8 +97,8 @@ class _ProcessBackend:
         self.pool = ProcessPoolExecutor(max_workers=num_workers, mp_context=mp.get_context("spawn"),
                                         initializer=_process_init, initargs=(config, vocab))
 
-    def run(self, chunks: list[Chunk], params: Params) -> Iterator[tuple[list[tuple[int, str]], float]]:
-        pending: set[Future] = {self.pool.submit(_process_decode, c, params) for c in chunks}
+    def run(self, chunks: list[Chunk], params: Params, words: bool) -> Iterator[tuple[list[tuple[int, Any]], float]]:
+        pending: set[Future] = {self.pool.submit(_process_decode, c, params, words) for c in chunks}
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -119,19 +124,19 @@ class _RayBackend:
         n = ray_worker_count(num_workers, what="decode workers")
         self.actors = [actor_cls.remote(config, vocab) for _ in range(n)]
 
-    def run(self, chunks: list[Chunk], params: Params) -> Iterator[tuple[list[tuple[int, str]], float]]:
+    def run(self, chunks: list[Chunk], params: Params, words: bool) -> Iterator[tuple[list[tuple[int, Any]], float]]:
         import ray
 
         todo = list(reversed(chunks))
         busy: dict[Any, Any] = {}
         for actor in self.actors:
             if todo:
-                busy[actor.decode.remote(todo.pop(), params)] = actor
+                busy[actor.decode.remote(todo.pop(), params, words)] = actor
         while busy:
             done, _ = ray.wait(list(busy), num_returns=1)
             actor = busy.pop(done[0])
             if todo:
-                busy[actor.decode.remote(todo.pop(), params)] = actor
+                busy[actor.decode.remote(todo.pop(), params, words)] = actor
             yield ray.get(done[0])
 
     def close(self) -> None:
@@ -194,13 +199,21 @@ class ParallelDecoder:
 
     def decode(self, log_probs: Sequence[np.ndarray], *, progress: bool = False) -> list[str]:
         """One text per ``(T_i, V)`` matrix, in input order."""
+        return self._decode(log_probs, progress, words=False)
+
+    def hypotheses(self, log_probs: Sequence[np.ndarray], *, progress: bool = False) -> list["Hypothesis"]:
+        """As :meth:`decode`, each text with its words' frames (:class:`~ds2ray.decode.timestamps.Hypothesis`)."""
+        return self._decode(log_probs, progress, words=True)
+
+    def _decode(self, log_probs: Sequence[np.ndarray], progress: bool, words: bool) -> list:
         if len(log_probs) == 0:
             return []
         if self.config.type == "greedy":  # batched on tensors, far faster than any pool
-            return self._backend.worker.decoder.decode_batch(list(log_probs))
+            decoder = self._backend.worker.decoder
+            return (decoder.hypotheses if words else decoder.decode_batch)(list(log_probs))
         workers = 1 if self.backend_name == "serial" else self.num_workers
         chunks = make_chunks(log_probs, workers)
-        out: list[str | None] = [None] * len(log_probs)
+        out: list[Any] = [None] * len(log_probs)
         bar = None
         if progress:
             from tqdm import tqdm
@@ -208,7 +221,7 @@ class ParallelDecoder:
             bar = tqdm(total=len(log_probs), desc=f"decode ({self.config.type})", unit="utt")
         self.worker_cpu_s = 0.0
         try:
-            for results, cpu in self._backend.run(chunks, (self.config.alpha, self.config.beta)):
+            for results, cpu in self._backend.run(chunks, (self.config.alpha, self.config.beta), words):
                 self.worker_cpu_s += cpu
                 for i, text in results:
                     out[i] = text
@@ -217,6 +230,8 @@ class ParallelDecoder:
         finally:
             if bar is not None:
                 bar.close()
+        if words:
+            return out
         return [t if t is not None else "" for t in out]
 
     def close(self) -> None:

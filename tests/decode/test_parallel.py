@@ -41,6 +41,7 @@ def test_process_pool_matches_serial_and_retunes(en_lm):
     with ParallelDecoder(cfg, EN, num_workers=2, backend="process") as pd:
         assert pd.backend_name == "process"
         assert pd.decode(lps) == serial
+        assert pd.hypotheses(lps) == build_decoder(cfg, EN).hypotheses(lps)  # texts with word frames
         pd.reset_params(alpha=0.0, beta=0.0)  # same warm workers, LM off
         off = pd.decode(lps)
     assert off[0] == "the kat sat" and off[3] == "my kat ate"
@@ -56,6 +57,7 @@ def test_greedy_stays_in_process():
     with ParallelDecoder(DecoderConfig(type="greedy"), EN, num_workers=4, backend="process") as pd:
         assert pd.backend_name == "serial"
         assert pd.decode(_utterances())[2] == "the dog"
+        assert [w.word for w in pd.hypotheses(_utterances())[2].words] == ["the", "dog"]
 
 
 def test_ray_actors_match_serial(en_lm, ray_session):

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from ds2ray.data.audio import audio_info
 from ds2ray.model.checkpoint import CheckpointError, load_checkpoint, model_file
 from ds2ray.pretrained import (PretrainedNotFoundError, available, decoder_defaults, find, get, resolve_checkpoint,
                                search_path)
@@ -64,6 +65,8 @@ def test_load_by_name_and_transcribe(overfit_model, packed_greedy, use_store, ca
     assert main(["transcribe", "--local", "--json", wav]) == 0  # the default model is en
     out = json.loads(capsys.readouterr().out)
     assert (out["text"], out["checkpoint"], out["decoder"]) == (overfit_model.texts[1], "en", "greedy")
+    assert " ".join(w["word"] for w in out["words"]) == out["text"]
+    assert 0 <= out["words"][0]["start"] < out["words"][-1]["end"] <= audio_info(wav).duration
 
 
 def test_shipped_lm_and_tuned_decode_by_default(overfit_model, packed_with_lm, use_store, lm_files, tmp_path):

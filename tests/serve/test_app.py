@@ -35,6 +35,10 @@ def test_greedy_and_beam_replicas_transcribe_and_report_their_decoder(overfit_mo
     assert greedy.info()["decoder"] == "greedy" and greedy.info()["alpha"] is None
     out = greedy._run(clips)
     assert [o["text"] for o in out] == list(overfit_model.texts)
+    for o in out:  # each word timed, in order, inside its clip
+        assert " ".join(w["word"] for w in o["words"]) == o["text"]
+        ends = [0.0] + [t for w in o["words"] for t in (w["start"], w["end"])]
+        assert ends == sorted(ends) and ends[-1] <= o["batch_audio_s"]
     assert {o["batch_size"] for o in out} == {3} and out[0]["batch_audio_s"] == pytest.approx(
         sum(len(w) for w in overfit_model.waves) / 16000, abs=1e-3)
 
@@ -42,7 +46,9 @@ def test_greedy_and_beam_replicas_transcribe_and_report_their_decoder(overfit_mo
                                beam_width=16))
     info = beam.info()
     assert (info["decoder"], info["alpha"], info["beta"], info["lm"]) == ("beam", 0.7, 1.2, lm)
-    assert [o["text"] for o in beam._run(clips)] == list(overfit_model.texts)
+    beam_out = beam._run(clips)
+    assert [o["text"] for o in beam_out] == list(overfit_model.texts)
+    assert [" ".join(w["word"] for w in o["words"]) for o in beam_out] == list(overfit_model.texts)
     assert (beam.decoder.config.lm_path, beam.decoder.config.alpha, beam.decoder.config.beam_width) == (lm, 0.7, 16)
 
 
