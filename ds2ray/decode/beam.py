@@ -29,7 +29,7 @@ import numpy as np
 
 from ds2ray.decode import prefix_search
 from ds2ray.decode.base import DecoderConfig, VocabularyMismatchError, check_log_probs, clean_text
-from ds2ray.decode.timestamps import Hypothesis, align_text
+from ds2ray.decode.timestamps import Hypothesis, align_text, path_spans, word_frames
 from ds2ray.lm.load import LoadedLM, load_lm
 
 if TYPE_CHECKING:
@@ -244,9 +244,19 @@ class BeamSearchDecoder:
 
     def hypotheses(self, log_probs: Sequence[np.ndarray]) -> list[Hypothesis]:
         """As :meth:`decode_batch`, each text with its words' frames: the best CTC path spelling
-        the text, found after the search (:func:`~ds2ray.decode.timestamps.align_text`)."""
+        the text, found after the search. That is the best path overall when the text is the
+        greedy one (:func:`~ds2ray.decode.timestamps.path_spans`), else a forced alignment
+        (:func:`~ds2ray.decode.timestamps.align_text`)."""
         out = []
         for m in log_probs:
             lp = check_log_probs(m, self.vocab)
-            out.append(align_text(lp, self.decode(lp), self.vocab) if len(lp) else Hypothesis("", (), 0))
+            if not len(lp):
+                out.append(Hypothesis("", (), 0))
+                continue
+            text = self.decode(lp)
+            ids, starts, ends = path_spans(lp.argmax(axis=1))
+            if clean_text(self.vocab.decode(ids.tolist()), self.vocab.language) == text:
+                out.append(Hypothesis(text, word_frames(ids, starts, ends, self.vocab), len(lp)))
+            else:
+                out.append(align_text(lp, text, self.vocab))
         return out

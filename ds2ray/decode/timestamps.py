@@ -6,8 +6,9 @@ alignment states (blank, label 1, blank, label 2, ..., blank).
 A decoder first finds the text; the frames come afterwards, from one CTC path that spells it:
 
 - greedy: its own best path (:func:`path_spans`), which is also the best path spelling its text;
-- beam search: the best path spelling the chosen text (:func:`ctc_align`, Viterbi forced alignment),
-  computed once for the final hypothesis, outside the search loop.
+- beam search: the best path spelling the chosen text, computed once for the final hypothesis,
+  outside the search loop: the greedy path when the texts agree, else :func:`ctc_align` (Viterbi
+  forced alignment).
 
 A label's span is its first frame to one past its last frame on that path; a word starts at the
 first frame of its first character and ends at the end of the last frame of its last character

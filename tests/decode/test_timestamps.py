@@ -113,6 +113,17 @@ def test_beam_words_come_from_the_spelled_frames(en_lm):
     assert hyp == Hypothesis("cat sat", (WordFrames("cat", 0, 5), WordFrames("sat", 8, 13)), 14)
 
 
+def test_beam_takes_the_greedy_path_when_the_texts_agree(en_lm):
+    """Stray spaces on the best path do not move the words (they are not forced out of it)."""
+    c, a, t, sp = ids_of("cat ")
+    frames = [sp, 0, c, a, a, t, 0, sp, sp, 0, c, 0, a, t, sp, 0]
+    lp = onehot_log_probs(frames, EN)
+    want = (WordFrames("cat", 2, 6), WordFrames("cat", 10, 14))
+    assert build_decoder({"type": "greedy"}, EN).hypotheses([lp])[0].words == want
+    beam = build_decoder(DecoderConfig(type="beam", lm_path=str(en_lm), beam_width=16), EN)
+    assert beam.hypotheses([lp]) == [Hypothesis("cat cat", want, 16)]
+
+
 def test_beam_hypotheses_texts_equal_decode(en_lm):
     """The LM changes texts here; their words still come in order, inside the utterance."""
     rng = np.random.default_rng(1)
@@ -121,6 +132,8 @@ def test_beam_hypotheses_texts_equal_decode(en_lm):
     dec = build_decoder(DecoderConfig(type="beam", lm_path=str(en_lm), alpha=1.0, beta=1.0, beam_width=16), EN)
     hyps = dec.hypotheses(lps)
     assert [h.text for h in hyps] == [dec.decode(lp) for lp in lps]
+    greedy = build_decoder({"type": "greedy"}, EN).decode_batch(lps)
+    assert any(h.text != g for h, g in zip(hyps, greedy))  # some words come from the forced alignment
     for h, lp in zip(hyps, lps):
         assert " ".join(w.word for w in h.words) == h.text
         assert all(0 <= w.start < w.end <= len(lp) for w in h.words)
