@@ -1,9 +1,10 @@
 // ds2ray web page: push-to-talk recording (WebAudio -> 16-bit WAV encoded here) or a file, POSTed
-// to ./transcribe; shows the transcript. No build step, no dependencies.
+// to ./transcribe; shows the transcript and when each word was said. No build step, no dependencies.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const talk = $("talk"), statusEl = $("status"), transcriptEl = $("transcript"), detailsEl = $("details");
+const wordsEl = $("words");
 const apiKeyEl = $("apikey"), fileEl = $("file");
 
 apiKeyEl.value = localStorage.getItem("ds2ray.apiKey") || "";
@@ -43,7 +44,7 @@ async function send(blob, label) {
     const r = await fetch("transcribe", { method: "POST", body: blob, headers });
     const body = await r.json().catch(() => ({ error: `HTTP ${r.status}` }));
     if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
-    transcriptEl.textContent = body.text || "(nothing recognised)";
+    showTranscript(body.text, body.words || []);
     const t = body.timing || {};
     detailsEl.textContent = `${body.duration_s.toFixed(2)} s of ${body.format.toUpperCase()} at ` +
       `${body.sample_rate} Hz, ${body.decoder} decoding, ${Math.round(t.total_ms)} ms on the server`;
@@ -51,6 +52,30 @@ async function send(blob, label) {
   } catch (err) {
     setState("error", `Error: ${err.message}`, true);
   }
+}
+
+// The text, one span per word (its times as a tooltip), and a line of word times below it.
+function showTranscript(text, words) {
+  transcriptEl.replaceChildren();
+  wordsEl.textContent = "";
+  if (!text) {
+    transcriptEl.textContent = "(nothing recognised)";
+    return;
+  }
+  const sep = words.map((w) => w.word).join(" ") === text ? " " : "";  // Mandarin: no spaces
+  if (!words.length || words.map((w) => w.word).join(sep) !== text) {
+    transcriptEl.textContent = text;
+    return;
+  }
+  const span = (w) => `${w.start.toFixed(2)}-${w.end.toFixed(2)} s`;
+  words.forEach((w, i) => {
+    if (i && sep) transcriptEl.append(sep);
+    const el = document.createElement("span");
+    el.textContent = w.word;
+    el.title = span(w);
+    transcriptEl.append(el);
+  });
+  wordsEl.textContent = words.map((w) => `${w.word} ${span(w)}`).join(" \u00b7 ");
 }
 
 fileEl.addEventListener("change", () => {

@@ -90,6 +90,10 @@ def test_multipart_upload(server, overfit_model):
                       data={"lang": "en"}, headers=AUTH, timeout=60)
     assert r.status_code == 200, r.text
     assert r.json()["text"] == overfit_model.texts[1] and r.json()["sample_rate"] == 44100
+    words = r.json()["words"]  # each word with its start and end, in order, inside the clip
+    assert [w["word"] for w in words] == overfit_model.texts[1].split()
+    times = [t for w in words for t in (w["start"], w["end"])]
+    assert times == sorted(times) and 0 <= times[0] and times[-1] <= r.json()["duration_s"]
 
 
 def test_refusals_get_their_status(server, overfit_model):
@@ -211,3 +215,6 @@ def test_web_page_transcribes_the_fake_microphone_and_a_file(server, overfit_mod
     browser.cmd("DOM.setFileInputFiles", files=[str(picked)], nodeId=node)
     assert browser.wait_for(FINISHED, 30) == "done"
     assert browser.js("document.getElementById('transcript').textContent") == overfit_model.texts[1]
+    spans = browser.js("[...document.querySelectorAll('#transcript span')].map(s => [s.textContent, s.title])")
+    assert [w for w, _ in spans] == overfit_model.texts[1].split() and all(t.endswith(" s") for _, t in spans)
+    assert browser.js("document.getElementById('words').textContent").startswith(spans[0][0] + " ")
