@@ -87,10 +87,28 @@ class AcousticModel:
             results[i] = np.ascontiguousarray(logp[j, : int(out_lengths[j])], dtype=np.float32)
 
 
-def load_acoustic_model(path: str, device: str | torch.device = "cpu") -> AcousticModel:
-    """Build the model described by a checkpoint, in eval mode on ``device``."""
+BACKENDS = ("auto", "torch", "onnx")
+
+
+def resolve_backend(path: str, backend: str = "auto") -> str:
+    """``"torch"`` or ``"onnx"`` for ``path``: ``"auto"`` picks onnx for a ``.onnx`` file, else torch."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "onnx" if str(path).lower().endswith(".onnx") else "torch"
+    return backend
+
+
+def load_acoustic_model(path: str, device: str | torch.device = "cpu", backend: str = "auto") -> AcousticModel:
+    """Build the model described by a checkpoint, in eval mode on ``device``.
+
+    ``backend`` is ``"torch"`` (a checkpoint or shipped model name), ``"onnx"`` (a file written by
+    ``ds2ray export``) or ``"auto"`` (onnx when ``path`` ends in ``.onnx``, else torch).
+    """
     from ds2ray.model.deepspeech2 import DeepSpeech2
 
+    if resolve_backend(path, backend) == "onnx":
+        raise NotImplementedError(f"{path}: the onnx backend is not available yet; use backend='torch'")
     data = load_checkpoint(str(path))
     device = torch.device(device)
     model = DeepSpeech2(data.model_config)
