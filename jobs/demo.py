@@ -73,6 +73,9 @@ def demo_overrides(args: argparse.Namespace, config: dict[str, Any]) -> dict[str
         patch["train"]["max_minutes"] = QUICK_TRAIN_MINUTES
     elif args.hours is not None:
         options["hours"] = args.hours
+    if args.online:  # the online preset's unidirectional RNNs (tiny ones under --quick)
+        patch["model"] = ({**patch["model"], "bidirectional": False} if args.quick
+                          else get_preset("online").model.to_dict())
     if args.engines is not None:
         engines = [e for e in args.engines.split(",") if e in ENGINES and ENGINES[e].available()]
         options["engines"] = ",".join(engines) or "espeak"
@@ -161,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feature", default=None, choices=("linear", "fbank", "mfcc"), help="feature kind (default fbank)")
     p.add_argument("--seed", type=int, default=None, help="seed for corpus and training (default 0)")
     p.add_argument("--quick", action="store_true", help="tiny corpus and short stages (smoke test)")
+    p.add_argument("--online", action="store_true",
+                   help="train the streaming model (preset 'online': unidirectional GRUs, 170 ms lookahead) "
+                        "for ds2ray.streaming; use its own --out-dir")
     p.add_argument("--train-minutes", type=float, default=None, help="training time budget (minutes; default 9)")
     p.add_argument("--num-workers", type=int, default=None, help="Ray Train workers (1 CPU each; default 2)")
     p.add_argument("--augment", default=None,

@@ -34,6 +34,18 @@ class ConvBlock(nn.Module):
         mask = length_mask(out_lengths, x.shape[-1])
         return x * mask[:, None, None, :].to(x.dtype)
 
+    def forward_context(self, x: torch.Tensor) -> torch.Tensor:
+        """The block over time frames whose context the caller supplies: no time padding, no mask.
+
+        x: (B, C, F, T) -> (B, C', F', (T - kernel_t) // stride_t + 1). The frequency axis is padded
+        as in :meth:`forward`; the time axis is not, so a streaming caller keeps ``padding_t`` zero
+        frames before the first input frame (and appends as many after the last at the end) and gets
+        exactly the frames :meth:`forward` computes (:mod:`ds2ray.streaming.state`).
+        """
+        conv = self.conv
+        y = nn.functional.conv2d(x, conv.weight, None, conv.stride, (conv.padding[0], 0))
+        return self.act(self.bn(y))
+
 
 class SequenceBatchNorm(nn.BatchNorm1d):
     """Batch norm over all valid frames of a batch ("sequence-wise", DS2 section 3.2).

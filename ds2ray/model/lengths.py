@@ -60,6 +60,28 @@ def output_frame_seconds(config: "ModelConfig", features: "FeatureConfig") -> fl
     return config.time_stride * features.hop_length / features.sample_rate
 
 
+def right_context_frames(config: "ModelConfig") -> int:
+    """Input frames after the first frame of an output frame that it depends on (its lookahead).
+
+    Output frame ``t`` starts at input frame ``t * time_stride``; a conv with time kernel ``k`` and
+    padding ``p`` reads ``k - 1 - p`` frames to the right of its position, in units of its input,
+    which is the product of the strides before it. A unidirectional network looks no further; a
+    bidirectional one reads to the end of the utterance whatever this says.
+    """
+    frames, stride = 0, 1
+    for (_, kt), (_, st), (_, pt) in zip(config.conv_kernels, config.conv_strides, config.paddings):
+        frames += (kt - 1 - pt) * stride
+        stride *= st
+    return frames
+
+
+def lookahead_seconds(config: "ModelConfig", features: "FeatureConfig") -> float:
+    """Audio after the start of an output frame needed to compute it: :func:`right_context_frames`
+    feature strides plus the last frame's window (170 ms for the ``online`` preset: 11-frame time
+    kernels with time strides 2 then 1 read 5 + 5 x 2 = 15 frames of 10 ms, plus one 20 ms window)."""
+    return (right_context_frames(config) * features.hop_length + features.win_length) / features.sample_rate
+
+
 def min_input_frames(config: "ModelConfig", label_length: int) -> int:
     """Fewest input frames whose output can hold ``label_length`` labels (CTC needs T' >= U)."""
     frames = max(1, (label_length - 1) * config.time_stride)

@@ -75,6 +75,25 @@ class BidirectionalRNN(nn.Module):
         back, _ = self.backward_rnn(reverse_padded(x, lengths))
         return torch.cat([out, reverse_padded(back, lengths)], dim=-1)  # (B, T, 2H)
 
+    def forward_stateful(self, x: torch.Tensor, state=None):
+        """A unidirectional layer over the next frames, carrying its recurrent state.
+
+        x: (B, T, C) -> ((B, T, H), state): ``state`` is what the RNN returns (``h`` (1, B, H), or
+        ``(h, c)`` for an LSTM); ``None`` starts from zeros. Calling it chunk after chunk gives the
+        frames :meth:`forward` gives on the whole sequence (eval mode: batch norm uses its running
+        statistics, so each frame is normalised alone). A bidirectional layer needs the future and
+        raises.
+        """
+        if self.backward_rnn is not None:
+            raise ValueError("forward_stateful needs a unidirectional RNN layer (ModelConfig.bidirectional=False): "
+                             "a bidirectional layer reads each sequence backwards from its end")
+        if self.bn is not None:
+            if self.bn.training:
+                raise ValueError("forward_stateful needs eval mode: in training, batch norm uses the statistics "
+                                 "of the whole batch (call model.eval())")
+            x = self.bn(x, torch.ones(x.shape[:2], dtype=torch.bool, device=x.device))
+        return self.forward_rnn(x, state)  # (B, T, H), state
+
     def _use_fused(self, x: torch.Tensor) -> bool:
         """CPU float32 GRU training. Inference keeps ATen's loop, which is faster without autograd."""
         return (FUSED_CPU_GRU and isinstance(self.forward_rnn, nn.GRU) and x.device.type == "cpu"

@@ -15,12 +15,13 @@ from ds2ray.data.vocab import Vocabulary
 
 def make_untrained_checkpoint(path: str, vocab: Vocabulary | None = None,
                               feature_config: FeatureConfig | None = None, seed: int = 0,
-                              preset: str = "tiny") -> str:
+                              preset: str = "tiny", **model_changes) -> str:
     """Save an untrained checkpoint folder of a model ``preset`` (``tiny``, ``demo``, ...) at ``path``;
     returns the folder.
 
     The weights are those of ``DeepSpeech2`` right after ``torch.manual_seed(seed)``; the vocabulary
-    defaults to English and the features to the preset's. Normaliser stats are the identity (mean 0,
+    defaults to English and the features to the preset's; ``model_changes`` replace fields of the
+    preset's :class:`~ds2ray.model.config.ModelConfig` (``bidirectional=False``: a streamable one). Normaliser stats are the identity (mean 0,
     std 1). Loads with :func:`ds2ray.inference.model.load_acoustic_model`.
     """
     from ds2ray.model.checkpoint import save_checkpoint
@@ -30,7 +31,7 @@ def make_untrained_checkpoint(path: str, vocab: Vocabulary | None = None,
     model_preset = get_preset(preset)
     vocab = vocab or Vocabulary.english()
     feature_config = feature_config or model_preset.features
-    config = model_preset.model.for_data(feature_config, vocab.size)
+    config = model_preset.model.replace(**model_changes).for_data(feature_config, vocab.size)
     torch.manual_seed(seed)
     model = DeepSpeech2(config)
     f = feature_config.num_features
