@@ -18,7 +18,7 @@ APT_PACKAGES := espeak-ng sox libsox-fmt-all flite chromium cmake build-essentia
 DEMO_ARGS ?=
 TEST_ARGS ?=
 
-.PHONY: setup apt venv kenlm gru demo test bench gpu-check clean-venv help
+.PHONY: setup apt venv kenlm gru decoder demo test bench gpu-check clean-venv help
 
 help:
 	@echo "make demo    install everything, then run the demo job (synthetic corpus on a local Ray)"
@@ -27,7 +27,7 @@ help:
 	@echo "make bench   run the benchmarks in bench/"
 	@echo "make gpu-check  every GPU path measured in <= 8 min (a CPU dry run without a GPU)"
 
-setup: apt venv kenlm gru
+setup: apt venv kenlm gru decoder
 
 apt:
 	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then :; else \
@@ -66,6 +66,11 @@ $(KENLM_HOME)/bin/lmplz: | venv
 # (~1 minute); a re-run only checks it. Training falls back to the Python loop if it cannot build.
 gru: venv
 	@$(PY) -m ds2ray.model.gru_ext
+
+# The compiled beam search (ds2ray/decode/csrc, pybind11): built once into ~/.cache/ds2ray/ext (~30 s);
+# a re-run only checks it. Decoding falls back to the Python search (same results) if it cannot build.
+decoder: venv
+	@$(PY) -m ds2ray.decode.native
 
 demo: setup
 	@$(PY) -m jobs.demo $(DEMO_ARGS)

@@ -1,5 +1,10 @@
 """Decoding speed: times real time per core for greedy and beam search, with and without a 3-gram LM,
-and the speedup of 2 parallel beam-search workers over 1.
+with 100 hotwords, and the speedup of 2 parallel beam-search workers over 1.
+
+Beam search runs in the compiled core (ds2ray/decode/native.py). The row ``beam100+lm, python
+(baseline)`` is the same setting on the Python search the decoder used before it (the fallback
+when the core cannot be built, selected with DS2RAY_NATIVE_DECODE=0), measured in the same run; the
+compiled rows must give the very same texts (``same_texts_as_baseline``).
 
 Log-probs come from a trained checkpoint when ``--checkpoint`` and ``--manifest`` are given (computed
 once, then every decoder runs on them). Otherwise they are SYNTHESISED from real English transcripts
@@ -11,7 +16,8 @@ The 3-gram LM is built with lmplz from sentences the test transcripts do not use
 your own). Single-worker figures use process CPU time (robust on a shared machine); the parallel
 speedup compares wall times of warm workers (pool start-up and LM loading excluded).
 
-Targets: beam 100 + 3-gram >= 50x real time per core, greedy >= 2000x, near-linear speedup.
+Targets: beam 100 + 3-gram >= 500x real time per core, greedy >= 2000x, 100 hotwords <= 1.2x the time
+of none, 2-worker speedup >= 1.7x.
 
     python bench/decode.py [--num-utterances 200] [--checkpoint C --manifest M] [--lm LM]
 """
@@ -32,7 +38,9 @@ from ds2ray.testing.lm import build_tiny_lm
 from ds2ray.testing.logprobs import synthetic_log_probs
 
 FRAMES_PER_SECOND = 50.0  # DS2: 10 ms feature hop, time stride 2
-TARGETS = {"greedy": 2000.0, "beam100+lm": 50.0}
+TARGETS = {"greedy": 2000.0, "beam100+lm": 500.0}
+HOTWORD_COST_TARGET = 1.2  # time with 100 hotwords / time without
+SPEEDUP_TARGET = 1.7
 
 
 def frame_stats(lps: list[np.ndarray], token_min_logp: float = -5.0) -> dict[str, float]:
@@ -55,15 +63,40 @@ def checkpoint_log_probs(checkpoint: str, manifest: str, n: int):
     return lps, vocab, [e.text for e in entries], sum(e.duration for e in entries)
 
 
-def time_decoder(config, vocab, lps) -> tuple[list[str], float, float]:
-    """Decode in this process: (texts, cpu seconds, wall seconds); LM loading excluded."""
-    from ds2ray.decode import build_decoder
+def bench_hotwords(sentences: list[str], n: int, rng: np.random.Generator) -> tuple[tuple[str, float], ...]:
+    """``n`` hotwords from ``sentences`` (held out from the test transcripts): 80 % single words of 5+
+    letters, 20 % two-word phrases, weight 10."""
+    from ds2ray.lm.corpus import preprocess_english
 
-    dec = build_decoder(config, vocab)
-    dec.decode(lps[0])  # warm caches
+    words = sorted({w for s in sentences for w in preprocess_english(s).split() if len(w) >= 5})
+    pairs = sorted({" ".join(p) for s in sentences for p in zip(preprocess_english(s).split(),
+                                                                preprocess_english(s).split()[1:])})
+    n_pairs = n // 5
+    chosen = list(rng.choice(words, n - n_pairs, replace=False)) + list(rng.choice(pairs, n_pairs, replace=False))
+    return tuple((str(p), 10.0) for p in chosen)
+
+
+def time_decoder(config, vocab, lps, engine: str = "native", warm_all: bool = False) -> tuple[list[str], float, float, str]:
+    """Decode in this process: (texts, cpu seconds, wall seconds, engine); LM loading excluded.
+    ``engine``: ``native`` (the compiled core) or ``python`` (the Python search, the baseline).
+    Caches are warmed on the first utterance, or on all of them (``warm_all``: steady state)."""
+    from ds2ray.decode import build_decoder, native
+
+    old = os.environ.get(native.ENV_SWITCH)
+    os.environ[native.ENV_SWITCH] = "0" if engine == "python" else "1"
+    try:
+        dec = build_decoder(config, vocab)
+    finally:
+        if old is None:
+            os.environ.pop(native.ENV_SWITCH)
+        else:
+            os.environ[native.ENV_SWITCH] = old
+    used = getattr(dec, "engine", "greedy")
+    for lp in lps if warm_all else lps[:1]:  # warm caches
+        dec.decode(lp)
     c0, w0 = time.process_time(), time.perf_counter()
     texts = dec.decode_batch(lps)
-    return texts, time.process_time() - c0, time.perf_counter() - w0
+    return texts, time.process_time() - c0, time.perf_counter() - w0, used
 
 
 def time_parallel(config, vocab, lps, workers: int) -> tuple[float, float]:
@@ -121,25 +154,40 @@ def main() -> None:
           f"{stats['blank_only_frames']:.0%} blank-only frames; LM: {lm}")
 
     lm_kw = {"lm_path": lm, "alpha": 0.5, "beta": 1.0}
+    beam_lm = DecoderConfig(type="beam", beam_width=100, **lm_kw)
+    hotwords = bench_hotwords(lm_sentences, 100, np.random.default_rng(args.seed + 1))
+    # (name, config, log-probs, audio seconds, engine, baseline row name, warm on all utterances)
     settings = [
-        ("greedy", DecoderConfig(type="greedy"), lps, audio_s),
-        ("beam100", DecoderConfig(type="beam", beam_width=100), lps, audio_s),
-        ("beam100+lm", DecoderConfig(type="beam", beam_width=100, **lm_kw), lps, audio_s),
-        ("beam500", DecoderConfig(type="beam", beam_width=500), lps, audio_s),
-        ("beam500+lm", DecoderConfig(type="beam", beam_width=500, **lm_kw), lps, audio_s),
+        ("greedy", DecoderConfig(type="greedy"), lps, audio_s, "native", None, False),
+        ("beam100+lm, python (baseline)", beam_lm, lps, audio_s, "python", None, False),
+        ("beam100", DecoderConfig(type="beam", beam_width=100), lps, audio_s, "native", None, False),
+        ("beam100+lm", beam_lm, lps, audio_s, "native", "beam100+lm, python (baseline)", False),
+        # the hotword cost: both rows in the steady state (every cache warmed on the whole set first)
+        ("beam100+lm, warm", beam_lm, lps, audio_s, "native", "beam100+lm, python (baseline)", True),
+        ("beam100+lm+100 hotwords, warm", beam_lm.replace(hotwords=hotwords), lps, audio_s, "native", None, True),
+        ("beam500", DecoderConfig(type="beam", beam_width=500), lps, audio_s, "native", None, False),
+        ("beam500+lm", DecoderConfig(type="beam", beam_width=500, **lm_kw), lps, audio_s, "native", None, False),
     ]
     if not args.checkpoint:  # a stress case: a weak model whose frames split over 2-3 classes
         weak = [synthetic_log_probs(s, vocab, rng, "uncertain") for s in refs]
-        settings.append(("beam100+lm, uncertain model", settings[2][1], weak,
-                         sum(len(x) for x in weak) / FRAMES_PER_SECOND))
+        weak_s = sum(len(x) for x in weak) / FRAMES_PER_SECOND
+        settings += [("beam100+lm, uncertain, python (baseline)", beam_lm, weak, weak_s, "python", None, False),
+                     ("beam100+lm, uncertain model", beam_lm, weak, weak_s, "native",
+                      "beam100+lm, uncertain, python (baseline)", False)]
     rows = []
-    for name, cfg, mats, seconds in settings:
-        texts, cpu, wall = time_decoder(cfg, vocab, mats)
-        rows.append({"setting": name, "decoder": cfg.to_spec(), "audio_s": round(seconds, 1), **frame_stats(mats),
-                     "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
-                     "x_real_time_per_core": round(seconds / max(cpu, 1e-9), 1),
-                     "wer": round(wer(refs, texts).rate, 4)})
-    cfg = settings[2][1]
+    texts_of: dict[str, list[str]] = {}
+    for name, cfg, mats, seconds, engine, baseline, warm_all in settings:
+        texts, cpu, wall, used = time_decoder(cfg, vocab, mats, engine, warm_all)
+        texts_of[name] = texts
+        row = {"setting": name, "engine": used, "decoder": cfg.to_spec(), "audio_s": round(seconds, 1),
+               **frame_stats(mats), "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
+               "x_real_time_per_core": round(seconds / max(cpu, 1e-9), 1), "wer": round(wer(refs, texts).rate, 4)}
+        if baseline is not None:
+            row["same_texts_as_baseline"] = texts == texts_of[baseline]
+        rows.append(row)
+    by_name = {r["setting"]: r for r in rows}
+    hot_cost = by_name["beam100+lm+100 hotwords, warm"]["cpu_s"] / max(by_name["beam100+lm, warm"]["cpu_s"], 1e-9)
+    cfg = beam_lm
     wall1, cpu1 = time_parallel(cfg, vocab, lps, 1)
     wall2, cpu2 = time_parallel(cfg, vocab, lps, 2)
     # speedup = wall1 / wall2 needs 2 idle cores; cpu1 / cpu2 (work done once either way, 1.0 = no
@@ -149,20 +197,24 @@ def main() -> None:
                 "worker_cpu_2_s": round(cpu2, 3), "cpu_efficiency": round(cpu1 / max(cpu2, 1e-9), 2),
                 "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
 
-    print(f"\n{'setting':<30}{'cpu s':>9}{'wall s':>9}{'x real time/core':>18}{'WER':>8}{'target':>9}")
+    print(f"\n{'setting':<42}{'engine':>8}{'cpu s':>9}{'wall s':>9}{'x real time/core':>18}{'WER':>8}"
+          f"{'target':>9}{'same texts':>12}")
     for r in rows:
         target = TARGETS.get(r["setting"])
         mark = "" if target is None else f"{'>=' if r['x_real_time_per_core'] >= target else '< '}{target:.0f}"
-        print(f"{r['setting']:<30}{r['cpu_s']:>9.2f}{r['wall_s']:>9.2f}{r['x_real_time_per_core']:>18.0f}"
-              f"{r['wer']:>8.3f}{mark:>9}")
+        same = {True: "yes", False: "NO"}.get(r.get("same_texts_as_baseline"), "")
+        print(f"{r['setting']:<42}{r['engine']:>8}{r['cpu_s']:>9.2f}{r['wall_s']:>9.2f}"
+              f"{r['x_real_time_per_core']:>18.0f}{r['wer']:>8.3f}{mark:>9}{same:>12}")
+    print(f"\n100 hotwords cost {hot_cost:.2f}x the time of none (target <= {HOTWORD_COST_TARGET})")
     print(f"\nparallel beam100+lm: 1 worker {wall1:.2f} s, 2 workers {wall2:.2f} s wall -> speedup "
-          f"{parallel['speedup']:.2f}x (load average {parallel['load_average']}, {os.cpu_count()} cpus); "
+          f"{parallel['speedup']:.2f}x (target >= {SPEEDUP_TARGET}; load average {parallel['load_average']}, {os.cpu_count()} cpus); "
           f"worker CPU {cpu1:.2f} s vs {cpu2:.2f} s summed -> efficiency {parallel['cpu_efficiency']:.2f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"source": source, "utterances": len(lps), "audio_s": round(audio_s, 1),
                                "frame_stats": stats, "targets_x_real_time_per_core": TARGETS, "results": rows,
-                               "parallel": parallel}, indent=1))
+                               "hotwords": {"count": len(hotwords), "cost": round(hot_cost, 3),
+                                            "target": HOTWORD_COST_TARGET}, "parallel": parallel}, indent=1))
     print(f"wrote {out}")
 
 

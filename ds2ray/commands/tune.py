@@ -75,6 +75,8 @@ def register(sub) -> None:
                    help="drop prefixes scoring this far below the best (default -10)")
     d.add_argument("--token-min-logp", type=float, default=None,
                    help="characters below this log-prob in a frame are not expanded (default -5)")
+    d.add_argument("--hotwords", default=None, metavar="'WORD,PHRASE:WEIGHT,...'",
+                   help="words or phrases to favour while tuning, e.g. 'kubernetes,new york:8' (weight default 10)")
     d.add_argument("--error-rate-type", "--error_rate_type", dest="error_rate_type", choices=("wer", "cer"),
                    default=None, help="the rate to minimise (default: wer for English, cer for Mandarin)")
     r = p.add_argument_group("workers")
@@ -93,11 +95,12 @@ def register(sub) -> None:
 
 def _decoder_base(args: argparse.Namespace):
     from ds2ray.decode.base import DecoderConfig
+    from ds2ray.decode.hotwords import parse_hotwords
 
     fields = {name: value for name, value in (("beam_width", args.beam_size), ("unigrams", args.unigrams),
                                               ("beam_prune_logp", args.beam_prune_logp),
                                               ("token_min_logp", args.token_min_logp)) if value is not None}
-    return DecoderConfig(type="beam", lm_path=args.lm, **fields)
+    return DecoderConfig(type="beam", lm_path=args.lm, hotwords=parse_hotwords(args.hotwords), **fields)
 
 
 def run(args: argparse.Namespace) -> int:

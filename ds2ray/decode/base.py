@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_chec
 import numpy as np
 
 from ds2ray.config import ConfigBase, ConfigError
+from ds2ray.decode.hotwords import HotwordError, normalise_config_hotwords
 
 if TYPE_CHECKING:
     from ds2ray.data.vocab import Vocabulary
@@ -36,7 +37,9 @@ class DecoderSettings(ConfigBase):
     scale), ``beta`` is added per word. ``lm_path``: KenLM ARPA or binary file (``None``: CTC beam
     search without an LM); ``unigrams``: the LM's word list, one a line (``None``: from the ARPA
     file, or the ``.unigrams.txt`` next to a binary). ``unk_score_offset`` is added to the LM score
-    of words outside the unigram list. ``hotwords`` get ``hotword_weight`` extra score each.
+    of words outside the unigram list. ``hotwords``: words or phrases the search favours
+    (:mod:`ds2ray.decode.hotwords`), each a phrase (weight ``hotword_weight``) or a ``(phrase,
+    weight)`` pair; :func:`ds2ray.decode.hotwords.parse_hotwords` reads ``"word,phrase:weight"``.
     """
 
     beam_width: int = 100
@@ -47,7 +50,7 @@ class DecoderSettings(ConfigBase):
     lm_path: str | None = None
     unigrams: str | None = None
     unk_score_offset: float = -10.0
-    hotwords: tuple[str, ...] = ()
+    hotwords: tuple[str | tuple[str, float], ...] = ()
     hotword_weight: float = 10.0
 
     def __post_init__(self) -> None:
@@ -60,9 +63,13 @@ class DecoderSettings(ConfigBase):
             raise ConfigError(f"{owner}.beam_width must be >= 1, got {self.beam_width}")
         if self.beam_prune_logp > 0 or self.token_min_logp > 0:
             raise ConfigError(f"{owner}.beam_prune_logp and token_min_logp are log-probabilities: use values <= 0")
-        object.__setattr__(self, "hotwords", tuple(self.hotwords))
         for name in ("alpha", "beta", "beam_prune_logp", "token_min_logp", "unk_score_offset", "hotword_weight"):
             object.__setattr__(self, name, float(getattr(self, name)))
+        items = (self.hotwords,) if isinstance(self.hotwords, str) else self.hotwords
+        try:
+            object.__setattr__(self, "hotwords", normalise_config_hotwords(items, self.hotword_weight, owner))
+        except HotwordError as err:
+            raise ConfigError(str(err)) from err
         object.__setattr__(self, "beam_width", int(self.beam_width))
 
     def decoder_settings(self) -> dict[str, Any]:

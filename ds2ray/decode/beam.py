@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from ds2ray.decode import prefix_search
+from ds2ray.decode import native, prefix_search
 from ds2ray.decode.base import DecoderConfig, VocabularyMismatchError, check_log_probs, clean_text
+from ds2ray.decode.hotwords import HotwordScorer, Phrase, check_phrase, config_phrases, phrase_words
+from ds2ray.decode.lm_states import LmStates
 from ds2ray.decode.timestamps import Hypothesis, align_text, path_spans, word_frames
 from ds2ray.lm.load import LoadedLM, load_lm
 
@@ -65,6 +67,12 @@ def decoder_labels(vocab: "Vocabulary") -> list[str]:
     return [""] + [WORD_START if c == " " else WORD_START + c for c in vocab.chars]
 
 
+def blank_only(log_probs: np.ndarray, token_min_logp: float) -> np.ndarray:
+    """``(T,)`` bool: frames whose best class is blank and whose other classes are all under
+    ``token_min_logp`` (the search extends every prefix of such a frame by blank alone)."""
+    return (log_probs.argmax(axis=1) == 0) & ~(log_probs[:, 1:] >= token_min_logp).any(axis=1)
+
+
 def compress_blank_runs(log_probs: np.ndarray, token_min_logp: float) -> tuple[np.ndarray, float]:
     """Drop the 2nd..nth frame of every run of "blank-only" frames; exact for the beam search.
 
@@ -79,13 +87,25 @@ def compress_blank_runs(log_probs: np.ndarray, token_min_logp: float) -> tuple[n
     """
     if len(log_probs) < 2:
         return log_probs, 0.0
-    blank_only = (log_probs.argmax(axis=1) == 0) & ~(log_probs[:, 1:] >= token_min_logp).any(axis=1)
-    drop = blank_only.copy()
-    drop[0] = False
-    drop[1:] &= blank_only[:-1]
+    kept, dropped, _ = compress_chunk(log_probs, token_min_logp, False)
+    return kept, dropped
+
+
+def compress_chunk(log_probs: np.ndarray, token_min_logp: float,
+                   after_blank_only: bool) -> tuple[np.ndarray, float, bool]:
+    """:func:`compress_blank_runs` for one chunk of a stream: ``after_blank_only`` says whether the
+    frame before the chunk was blank-only (a run may go on across the boundary). Returns the kept
+    frames, the dropped frames' blank log-prob, and whether the chunk's last frame is blank-only."""
+    if not len(log_probs):
+        return log_probs, 0.0, after_blank_only
+    only = blank_only(log_probs, token_min_logp)
+    drop = only.copy()
+    drop[0] &= after_blank_only
+    drop[1:] &= only[:-1]
+    last = bool(only[-1])
     if not drop.any():
-        return log_probs, 0.0
-    return log_probs[~drop], float(log_probs[drop, 0].sum())
+        return log_probs, 0.0, last
+    return log_probs[~drop], float(log_probs[drop, 0].sum()), last
 
 
 def _normalise(log_probs: np.ndarray) -> np.ndarray:
@@ -165,8 +185,57 @@ def _pyctc_language_model(lm: LoadedLM, config: DecoderConfig) -> Any:
         return wrapped
 
 
+class BeamStream:
+    """One utterance decoded as its frames arrive: ``advance(chunk)`` any number of times, ``best()``
+    for the best text so far, ``finish()`` for the final hypotheses. Feeding the frames in chunks
+    gives the same texts as one call (the prefixes, and a blank run cut by a chunk boundary, carry
+    over); scores agree to float rounding of the dropped blank frames.
+
+    Made by :meth:`BeamSearchDecoder.begin`. The decoder's ``alpha``/``beta`` are those at ``begin``.
+    """
+
+    def __init__(self, decoder: "BeamSearchDecoder", search: Any) -> None:
+        self._decoder = decoder
+        self._search = search
+        self._blank_tail = False  # was the last frame fed a blank-only frame?
+        self._dropped = 0.0  # blank log-prob of the frames compression dropped
+        self.frames = 0  # frames fed so far
+
+    def advance(self, log_probs: np.ndarray) -> "BeamStream":
+        """Feed the next ``(t, V)`` log-probs of the utterance (``t`` may be 0)."""
+        lp = check_log_probs(log_probs, self._decoder.vocab)
+        if not len(lp):
+            return self
+        kept, dropped, self._blank_tail = compress_chunk(
+            _normalise(lp), self._decoder.config.token_min_logp, self._blank_tail)
+        self._dropped += dropped
+        self.frames += len(lp)
+        if len(kept):
+            self._search.advance(kept)
+        return self
+
+    def best(self) -> str:
+        """The best text so far (the word being spelled included), before end-of-utterance scoring."""
+        if not self.frames:
+            return ""
+        return clean_text(self._search.best()[0], self._decoder.vocab.language)
+
+    def finish(self, num_beams: int = 1) -> list[tuple[str, float]]:
+        """The best ``num_beams`` (text, combined score) if the utterance ends here, best first. The
+        stream may still be advanced afterwards."""
+        if not self.frames:
+            return [("", 0.0)]
+        language = self._decoder.vocab.language
+        return [(clean_text(t, language), total + self._dropped) for t, _, total in self._search.finish(num_beams)]
+
+
 class BeamSearchDecoder:
-    """:class:`~ds2ray.decode.base.Decoder`: CTC prefix beam search, optionally with a KenLM LM."""
+    """:class:`~ds2ray.decode.base.Decoder`: CTC prefix beam search, optionally with a KenLM LM.
+
+    The search runs in the compiled core (:mod:`ds2ray.decode.native`) when it is built, else in
+    its Python twin (:mod:`ds2ray.decode.prefix_search`); both give the same results. Hotwords
+    (:mod:`ds2ray.decode.hotwords`) come from the config, or per call (``hotwords=``).
+    """
 
     def __init__(self, vocab: "Vocabulary", config: DecoderConfig) -> None:
         from pyctcdecode.alphabet import Alphabet
@@ -183,8 +252,16 @@ class BeamSearchDecoder:
             alphabet = Alphabet.build_alphabet(decoder_labels(vocab))
         self._decoder = BeamSearchDecoderCTC(alphabet, language_model)
         self._labels = alphabet.labels
-        # The restated search (same results, faster) unless hotwords need pyctcdecode's own loop.
-        self._fast = not config.hotwords and prefix_search.supports(self._labels)
+        # The restated search (compiled or Python; same results) for our label sets, pyctcdecode's
+        # own loop for any other.
+        self._fast = prefix_search.supports(self._labels)
+        self._native = native.load() if self._fast else None
+        self._hotword_cache: dict[tuple, Any] = {}
+
+    @property
+    def engine(self) -> str:
+        """Which search runs: ``native`` (compiled), ``python`` or ``pyctcdecode``."""
+        return "native" if self._native is not None else "python" if self._fast else "pyctcdecode"
 
     def __del__(self) -> None:
         decoder = getattr(self, "_decoder", None)
@@ -209,40 +286,84 @@ class BeamSearchDecoder:
             lm.reset_params(alpha=self.config.alpha, beta=self.config.beta,
                             unk_score_offset=self.config.unk_score_offset)
 
-    def decode_beams(self, log_probs: np.ndarray, num_beams: int = 1) -> list[tuple[str, float]]:
+    def _phrases(self, hotwords: Sequence | None) -> tuple[Phrase, ...]:
+        if hotwords is None:
+            return config_phrases(self.config.hotwords, self.config.hotword_weight)
+        return tuple(check_phrase(*(h if isinstance(h, (tuple, list)) else (h, self.config.hotword_weight)),
+                                  f"hotwords[{i}]") for i, h in enumerate(hotwords))
+
+    def _hotword_scorer(self, phrases: tuple[Phrase, ...]) -> Any:
+        """The hotword tables for ``phrases`` (compiled or Python), built once per phrase list."""
+        if not phrases:
+            return None
+        hit = self._hotword_cache.get(phrases)
+        if hit is None:
+            words = [(phrase_words(p, self.vocab.language), w) for p, w in phrases]
+            if self._native is not None:
+                hit = self._native.Hotwords(_native_core(self._native, self._labels, self._decoder._language_model),
+                                            [(list(ws), w) for ws, w in words])
+            else:
+                hit = HotwordScorer(words)
+            if len(self._hotword_cache) >= 32:
+                self._hotword_cache.clear()
+            self._hotword_cache[phrases] = hit
+        return hit
+
+    def begin(self, *, num_beams: int = 1, hotwords: Sequence | None = None) -> BeamStream:
+        """Start decoding one utterance incrementally (:class:`BeamStream`). ``num_beams``: how many
+        hypotheses :meth:`BeamStream.finish` will be asked for (1 allows pruning shared histories,
+        which is faster and keeps the best one exact). ``hotwords``: ``(phrase, weight)`` pairs or
+        phrases, instead of the config's."""
+        if not self._fast:
+            raise NotImplementedError(f"incremental decoding needs character or word-start labels, not {self._labels}")
+        self._apply_params()
+        cfg = self.config
+        lm = self._decoder._language_model
+        hot = self._hotword_scorer(self._phrases(hotwords))
+        prune_history = num_beams == 1
+        if self._native is not None:
+            search = self._native.Search(
+                _native_core(self._native, self._labels, lm), hot, cfg.beam_width, cfg.beam_prune_logp,
+                cfg.token_min_logp, prune_history, cfg.alpha, cfg.beta, cfg.unk_score_offset,
+                max(1, (lm.order if lm is not None else 1) - 1))
+        else:
+            search = prefix_search.PrefixSearch(
+                self._labels, lm, beam_width=cfg.beam_width, beam_prune_logp=cfg.beam_prune_logp,
+                token_min_logp=cfg.token_min_logp, prune_history=prune_history, hotwords=hot)
+        return BeamStream(self, search)
+
+    def decode_beams(self, log_probs: np.ndarray, num_beams: int = 1, *,
+                     hotwords: Sequence | None = None) -> list[tuple[str, float]]:
         """``(T, V)`` log-probs -> the best ``num_beams`` (text, combined score), best first."""
         lp = check_log_probs(log_probs, self.vocab)
         if len(lp) == 0:
             return [("", 0.0)]
+        if self._fast:
+            return self.begin(num_beams=num_beams, hotwords=hotwords).advance(lp).finish(num_beams)
         self._apply_params()
         cfg = self.config
         lp, dropped = compress_blank_runs(_normalise(lp), cfg.token_min_logp)
-        if self._fast and not cfg.hotwords:
-            found = prefix_search.prefix_beam_search(
-                lp, self._labels, self._decoder._language_model, beam_width=cfg.beam_width,
-                beam_prune_logp=cfg.beam_prune_logp, token_min_logp=cfg.token_min_logp,
-                prune_history=num_beams == 1)
-            return [(clean_text(t, self.vocab.language), total + dropped) for t, _, total in found[:num_beams]]
+        phrases = self._phrases(hotwords)
         beams = self._decoder.decode_beams(
             lp,
             beam_width=cfg.beam_width,
             beam_prune_logp=cfg.beam_prune_logp,
             token_min_logp=cfg.token_min_logp,
             prune_history=num_beams == 1,  # safe for the top beam, much faster
-            hotwords=list(cfg.hotwords) or None,
+            hotwords=[p for p, _ in phrases] or None,
             hotword_weight=cfg.hotword_weight,
         )
         return [(clean_text(b[0], self.vocab.language), float(b[-1]) + dropped) for b in beams[:num_beams]]
 
-    def decode(self, log_probs: np.ndarray) -> str:
+    def decode(self, log_probs: np.ndarray, *, hotwords: Sequence | None = None) -> str:
         """``(T, V)`` log-probs -> text."""
-        return self.decode_beams(log_probs, 1)[0][0]
+        return self.decode_beams(log_probs, 1, hotwords=hotwords)[0][0]
 
-    def decode_batch(self, log_probs: Sequence[np.ndarray]) -> list[str]:
+    def decode_batch(self, log_probs: Sequence[np.ndarray], *, hotwords: Sequence | None = None) -> list[str]:
         """One text per ``(T_i, V)`` matrix, in this process (see ``ds2ray.decode.parallel``)."""
-        return [self.decode(m) for m in log_probs]
+        return [self.decode(m, hotwords=hotwords) for m in log_probs]
 
-    def hypotheses(self, log_probs: Sequence[np.ndarray]) -> list[Hypothesis]:
+    def hypotheses(self, log_probs: Sequence[np.ndarray], *, hotwords: Sequence | None = None) -> list[Hypothesis]:
         """As :meth:`decode_batch`, each text with its words' frames: the best CTC path spelling
         the text, found after the search. That is the best path overall when the text is the
         greedy one (:func:`~ds2ray.decode.timestamps.path_spans`), else a forced alignment
@@ -253,10 +374,31 @@ class BeamSearchDecoder:
             if not len(lp):
                 out.append(Hypothesis("", (), 0))
                 continue
-            text = self.decode(lp)
+            text = self.decode(lp, hotwords=hotwords)
             ids, starts, ends = path_spans(lp.argmax(axis=1))
             if clean_text(self.vocab.decode(ids.tolist()), self.vocab.language) == text:
                 out.append(Hypothesis(text, word_frames(ids, starts, ends, self.vocab), len(lp)))
             else:
                 out.append(align_text(lp, text, self.vocab))
         return out
+
+
+# One compiled core per label set and pyctcdecode LM wrapper in the process: its caches (partial
+# words, LM answers per state and word) stay warm across decoders, utterances and alpha/beta.
+_CORES: dict[tuple, tuple[Any, Any]] = {}
+
+
+def _native_core(module: Any, labels: Sequence[str], language_model: Any) -> Any:
+    # kenlm scores are log10: pyctcdecode's factor to natural log, passed so both use one value
+    from pyctcdecode.constants import LOG_BASE_CHANGE_FACTOR
+
+    key = (tuple(labels), id(language_model))
+    with _PYCTC_LOCK:
+        hit = _CORES.get(key)
+        if hit is not None and hit[0] is language_model:
+            return hit[1]
+        states = LmStates(language_model) if language_model is not None else None
+        core = module.Core(list(labels), any(lab.startswith(WORD_START) for lab in labels), states,
+                           states.prefix_words() if states is not None else None, LOG_BASE_CHANGE_FACTOR)
+        _CORES[key] = (language_model, core)
+        return core

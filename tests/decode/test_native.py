@@ -1,0 +1,87 @@
+"""The compiled beam search gives the Python search's texts and scores, LM and hotwords included,
+and pyctcdecode's where pyctcdecode applies (no hotwords)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ds2ray.data.vocab import Vocabulary
+from ds2ray.decode import DecoderConfig, build_decoder, native
+from ds2ray.decode.beam import _normalise
+from ds2ray.testing.logprobs import random_log_probs
+
+EN = Vocabulary.english()
+ZH = Vocabulary(tuple("今天气很好我们出去玩"), "zh")
+HOT = {"en": (("cat", 4.0), ("the fish", 6.0), ("dog sat on", 3.0), ("bowl", 2.0)),
+       "zh": (("天气", 5.0), ("我们", 3.0))}
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    module = native.load()
+    assert module is not None, f"the compiled beam search did not build ({native.failure()}); run `make setup`"
+    return module
+
+
+def decoders(monkeypatch, cfg: DecoderConfig, vocab: Vocabulary):
+    """(Python search, compiled search) for the same config."""
+    monkeypatch.setenv(native.ENV_SWITCH, "0")
+    py = build_decoder(cfg, vocab)
+    monkeypatch.setenv(native.ENV_SWITCH, "1")
+    nat = build_decoder(cfg, vocab)
+    assert (py.engine, nat.engine) == ("python", "native")
+    return py, nat
+
+
+@pytest.mark.parametrize("hot", [False, True])
+@pytest.mark.parametrize("use_lm", [False, True])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_same_beams_and_scores_as_the_python_search(request, monkeypatch, compiled, lang, use_lm, hot):
+    vocab = EN if lang == "en" else ZH
+    lm = request.getfixturevalue(f"{lang}_lm") if use_lm else None
+    rng = np.random.default_rng(11 + 2 * use_lm + hot)
+    for width, num_beams in ((8, 1), (24, 4)):
+        cfg = DecoderConfig(type="beam", beam_width=width, alpha=0.7, beta=0.5, lm_path=str(lm) if lm else None,
+                            hotwords=HOT[lang] if hot else ())
+        py, nat = decoders(monkeypatch, cfg, vocab)
+        for spread in (0.05, 0.6):
+            for _ in range(3):
+                lp = random_log_probs(rng, vocab, int(rng.integers(20, 60)), spread)
+                expected, got = py.decode_beams(lp, num_beams), nat.decode_beams(lp, num_beams)
+                assert [t for t, _ in got] == [t for t, _ in expected]
+                np.testing.assert_allclose([s for _, s in got], [s for _, s in expected], rtol=1e-12)
+
+
+def test_same_as_pyctcdecode(en_lm, compiled):
+    from pyctcdecode.language_model import HotwordScorer
+
+    dec = build_decoder(DecoderConfig(type="beam", beam_width=16, alpha=0.7, beta=0.5, lm_path=str(en_lm)), EN)
+    assert dec.engine == "native"
+    rng = np.random.default_rng(5)
+    for _ in range(6):
+        lp = _normalise(random_log_probs(rng, EN, 40, 0.5).astype(np.float32))
+        dec._apply_params()
+        expected = dec._decoder._decode_logits(lp, beam_width=16, beam_prune_logp=-10.0, token_min_logp=-5.0,
+                                               prune_history=False, hotword_scorer=HotwordScorer.build_scorer(None))
+        search = dec.begin(num_beams=16)._search
+        search.advance(lp)
+        got = search.finish(16)
+        assert [t for t, _, _ in got] == [b[0] for b in expected]
+        np.testing.assert_allclose([s for _, _, s in got], [b[-1] for b in expected], rtol=1e-12)
+
+
+def test_caches_stay_warm_across_utterances_and_retuning(en_lm, compiled):
+    rng = np.random.default_rng(3)
+    dec = build_decoder(DecoderConfig(type="beam", beam_width=16, lm_path=str(en_lm)), EN)
+    lps = [random_log_probs(rng, EN, 40, 0.4) for _ in range(4)]
+    first = [dec.decode(lp) for lp in lps]
+    from ds2ray.decode.beam import _CORES
+
+    (_, shared), = [v for v in _CORES.values() if v[0] is dec._decoder._language_model]
+    asked = shared.stats()["lm_cache"]
+    assert asked > 0
+    dec.reset_params(alpha=1.5, beta=0.2)
+    dec.reset_params(alpha=0.5, beta=1.5)
+    assert [dec.decode(lp) for lp in lps] == first
+    assert shared.stats()["lm_cache"] == asked  # the same utterances ask KenLM nothing new
