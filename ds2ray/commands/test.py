@@ -38,6 +38,9 @@ def add_decoder_args(p: argparse.ArgumentParser) -> None:
                    help="drop prefixes scoring this far below the best (default -10)")
     g.add_argument("--token-min-logp", type=float, default=None,
                    help="characters below this log-prob in a frame are not expanded (default -5)")
+    g.add_argument("--hotwords", default=None, metavar="'WORD,PHRASE:WEIGHT,...'",
+                   help="words or phrases to favour, comma-separated, each with an optional ':weight' (natural-log "
+                        "score per occurrence, default 10), e.g. 'kubernetes,new york:8'; implies --decoder beam")
     g.add_argument("--tuned", default=None,
                    help="JSON from `ds2ray tune` with at least {\"alpha\", \"beta\"} (also lm_path, beam_width "
                         "if present); explicit flags win")
@@ -54,7 +57,8 @@ def decoder_config_from_args(args: argparse.Namespace):
 
     return decoder_config_for(getattr(args, "checkpoint", None), decoder=args.decoder, lm=args.lm, tuned=args.tuned,
                               unigrams=args.unigrams, alpha=args.alpha, beta=args.beta, beam_width=args.beam_size,
-                              beam_prune_logp=args.beam_prune_logp, token_min_logp=args.token_min_logp)
+                              beam_prune_logp=args.beam_prune_logp, token_min_logp=args.token_min_logp,
+                              hotwords=getattr(args, "hotwords", None))
 
 
 def load_vocab_arg(args: argparse.Namespace):
