@@ -87,11 +87,14 @@ class BidirectionalRNN(nn.Module):
         if self.backward_rnn is not None:
             raise ValueError("forward_stateful needs a unidirectional RNN layer (ModelConfig.bidirectional=False): "
                              "a bidirectional layer reads each sequence backwards from its end")
+        if x.shape[1] == 0:  # nothing new: the state stays
+            return x.new_zeros(x.shape[0], 0, self.output_size), state
         if self.bn is not None:
             if self.bn.training:
                 raise ValueError("forward_stateful needs eval mode: in training, batch norm uses the statistics "
                                  "of the whole batch (call model.eval())")
-            x = self.bn(x, torch.ones(x.shape[:2], dtype=torch.bool, device=x.device))
+            # eval-mode SequenceBatchNorm with every frame valid (its mask multiplies by 1)
+            x = nn.BatchNorm1d.forward(self.bn, x.reshape(-1, x.shape[-1])).view_as(x)
         return self.forward_rnn(x, state)  # (B, T, H), state
 
     def _use_fused(self, x: torch.Tensor) -> bool:

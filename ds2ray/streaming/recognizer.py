@@ -34,6 +34,7 @@ import torch
 from ds2ray.config import ConfigError
 from ds2ray.decode.timestamps import Word
 from ds2ray.inference.model import AcousticModel
+from ds2ray.model.deepspeech2 import DeepSpeech2
 from ds2ray.model.lengths import lookahead_seconds
 from ds2ray.streaming.decoding import DecoderFactory, GreedyStreamDecoder, StreamDecoder
 from ds2ray.streaming.endpoint import EndpointConfig, EnergyEndpointer
@@ -169,6 +170,9 @@ class StreamingRecognizer:
 
     def __init__(self, acoustic: AcousticModel, endpoint: EndpointConfig | None = None,
                  decoder: DecoderFactory | None = None) -> None:
+        if not isinstance(getattr(acoustic, "model", None), DeepSpeech2):
+            raise ConfigError("streaming runs the torch model layer by layer: load the checkpoint with "
+                              "backend='torch' (an exported ONNX graph has no per-layer state)")
         check_streamable(acoustic.model)
         FeatureStream(acoustic.extractor, acoustic.normalizer)  # refuses unstreamable features now
         self.acoustic = acoustic
@@ -199,4 +203,4 @@ def load_streaming_recognizer(checkpoint: str, endpoint: EndpointConfig | None =
     """A :class:`StreamingRecognizer` from a checkpoint folder (or a shipped model's name) alone."""
     from ds2ray.inference.model import load_acoustic_model
 
-    return StreamingRecognizer(load_acoustic_model(checkpoint, device=device), endpoint, decoder)
+    return StreamingRecognizer(load_acoustic_model(checkpoint, device=device, backend="torch"), endpoint, decoder)
