@@ -8,6 +8,16 @@ The local counterpart of the transcription service (``ds2ray transcribe --local`
     rec.transcribe_file("a.wav")              # -> "open the gate"
     rec.transcribe(audio, 44100)              # mono float array at any rate
     rec.transcribe_file_segment("a.wav")      # -> Segment: text and words with start/end seconds
+    rec.transcribe_long("meeting.ogg")        # any length -> Transcript: text, segments with words
+    for seg in rec.iter_segments("meeting.ogg"):  # the same, segment by segment as they are decoded
+        print(seg.start, seg.text)
+
+Any length: :meth:`Recognizer.iter_segments` reads the file in blocks
+(:mod:`ds2ray.inference.audio_blocks`), cuts it at pauses with a voice activity detector
+(:mod:`ds2ray.inference.segmenter`), runs up to ``batch_seconds`` of segments through the model
+at a time (:meth:`~ds2ray.inference.model.AcousticModel.log_probs` sorts and pads them) and
+decodes them, each segment's words offset to their time in the file. Memory is bounded by one
+batch of segments plus a few blocks, however long the recording.
 
 ``checkpoint`` is a checkpoint path or a shipped model's name; the decoder follows
 :func:`ds2ray.decode.options.decoder_config_for` (a shipped model decodes with its LM and tuned
@@ -17,7 +27,7 @@ alpha/beta unless told otherwise).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -25,6 +35,14 @@ from ds2ray.pretrained import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from ds2ray.decode.timestamps import Segment
+    from ds2ray.inference.audio_blocks import AudioSource
+    from ds2ray.inference.segmenter import SpeechSegment, VadConfig
+    from ds2ray.transcript_formats import Transcript
+
+#: seconds of speech segments run through the model and decoder at once by the long-form path
+LONG_BATCH_SECONDS = 120.0
+#: seconds of audio read (and resampled) at a time by the long-form path
+BLOCK_SECONDS = 30.0
 
 
 @dataclass
@@ -74,10 +92,84 @@ class Recognizer:
 
         return self.transcribe_segment(load_audio(path, self.sample_rate))
 
+    # ---- any length ----------------------------------------------------------------------------
 
-def load_recognizer(checkpoint: str = DEFAULT_MODEL, *, device: str = "cpu", decoder_config: Any = None,
-                    **decoder_options: Any) -> Recognizer:
-    """Load ``checkpoint`` (path or shipped name) on ``device``. ``decoder_config`` (a
+    def decode_segments(self, pieces: Sequence["SpeechSegment"]) -> list["Segment"]:
+        """VAD pieces at the model's rate -> one timed :class:`Segment` each, words in stream time."""
+        if not pieces:
+            return []
+        seconds = sum(p.seconds for p in pieces)
+        log_probs = self.model.log_probs([p.audio for p in pieces], max_batch_seconds=max(seconds, 1.0))
+        frame_seconds = self.model.frame_seconds
+        return [h.timed(frame_seconds, p.start) for h, p in zip(self.decoder.hypotheses(log_probs), pieces)]
+
+    def iter_segments(self, source: "AudioSource | np.ndarray", sample_rate: int | None = None, *,
+                      vad: "VadConfig | None" = None, batch_seconds: float = LONG_BATCH_SECONDS,
+                      progress: Callable[[float], None] | None = None, name: str | None = None,
+                      ) -> Iterator["Segment"]:
+        """Transcribe a recording of any length, yielding its non-empty segments in time order.
+
+        ``source``: a path or URL (any format soundfile reads, any rate), encoded bytes, or a mono
+        float array at ``sample_rate`` (default: the model's). ``vad``: how to cut it
+        (:class:`~ds2ray.inference.segmenter.VadConfig`). ``progress(seconds)`` is called with the
+        seconds of audio read so far after each batch. A file that is corrupt or truncated part-way
+        raises :class:`~ds2ray.data.audio.AudioError` (naming ``name`` or the path) when reached.
+        """
+        from ds2ray.inference.audio_blocks import AudioReader, array_blocks
+
+        if isinstance(source, np.ndarray):
+            yield from self._segments_of(array_blocks(source, sample_rate or self.sample_rate, self.sample_rate,
+                                                      BLOCK_SECONDS), vad, batch_seconds, progress)
+            return
+        with AudioReader(source, self.sample_rate, name=name) as reader:
+            yield from self._segments_of(reader.blocks(BLOCK_SECONDS), vad, batch_seconds, progress)
+
+    def _segments_of(self, blocks: Iterable[np.ndarray], vad: "VadConfig | None", batch_seconds: float,
+                     progress: Callable[[float], None] | None) -> Iterator["Segment"]:
+        from ds2ray.inference.segmenter import speech_segments
+
+        read = [0]  # samples read so far
+
+        def counted() -> Iterator[np.ndarray]:
+            for block in blocks:
+                read[0] += len(block)
+                yield block
+
+        pending: list[SpeechSegment] = []
+        for piece in speech_segments(counted(), self.sample_rate, vad):
+            pending.append(piece)
+            if sum(p.seconds for p in pending) >= batch_seconds:
+                yield from (s for s in self.decode_segments(pending) if s.text)
+                pending = []
+                if progress is not None:
+                    progress(read[0] / self.sample_rate)
+        yield from (s for s in self.decode_segments(pending) if s.text)
+        if progress is not None:
+            progress(read[0] / self.sample_rate)
+
+    def transcribe_long(self, source: "AudioSource | np.ndarray", sample_rate: int | None = None, *,
+                        vad: "VadConfig | None" = None, batch_seconds: float = LONG_BATCH_SECONDS,
+                        progress: Callable[[float], None] | None = None, name: str | None = None) -> "Transcript":
+        """:meth:`iter_segments` collected: the whole :class:`~ds2ray.transcript_formats.Transcript`."""
+        from ds2ray.transcript_formats import transcript_from_segments
+
+        done = [0.0]
+
+        def seen(seconds: float) -> None:
+            done[0] = seconds
+            if progress is not None:
+                progress(seconds)
+
+        segments = list(self.iter_segments(source, sample_rate, vad=vad, batch_seconds=batch_seconds,
+                                           progress=seen, name=name))
+        return transcript_from_segments(segments, done[0], self.model.vocab.language)
+
+
+def load_recognizer(checkpoint: str = DEFAULT_MODEL, *, device: str = "cpu", backend: str = "auto",
+                    decoder_config: Any = None, **decoder_options: Any) -> Recognizer:
+    """Load ``checkpoint`` (path or shipped name) on ``device`` with ``backend`` (``torch``, ``onnx``
+    or ``auto``: onnx for a ``.onnx`` file; see :func:`~ds2ray.inference.model.load_acoustic_model`).
+    ``decoder_config`` (a
     :class:`~ds2ray.decode.base.DecoderConfig`) wins; otherwise ``decoder_options`` (``decoder``,
     ``lm``, ``tuned``, ``alpha``, ``beta``, ...) go to :func:`~ds2ray.decode.options.decoder_config_for`."""
     from ds2ray.decode.base import build_decoder
@@ -85,5 +177,5 @@ def load_recognizer(checkpoint: str = DEFAULT_MODEL, *, device: str = "cpu", dec
     from ds2ray.inference.model import load_acoustic_model
 
     config = decoder_config or decoder_config_for(checkpoint, **decoder_options)
-    model = load_acoustic_model(checkpoint, device)
+    model = load_acoustic_model(checkpoint, device, backend=backend)
     return Recognizer(model, build_decoder(config, model.vocab), checkpoint)

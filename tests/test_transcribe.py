@@ -74,3 +74,94 @@ def test_shipped_model_times_every_word_within_a_tenth_of_a_second(timed_audio, 
     assert misses(segment.words, timed_audio.truth) == []
     for shift in (-0.15, 0.15):  # the check can fail: the same words against truth moved by 0.15 s
         assert len(misses(segment.words, timed_audio.truth, shift)) == len(WORDS)
+
+
+# ---- any length: the long-form path (VAD segments batched through the model) ---------------------
+
+GAPS_S = (0.9, 1.3, 0.7)
+
+
+@pytest.fixture(scope="module")
+def overfit_recognizer(overfit_model):
+    from ds2ray.transcribe import load_recognizer
+
+    return load_recognizer(overfit_model.checkpoint, decoder="greedy", backend="torch")
+
+
+@pytest.fixture(scope="module")
+def long_audio(overfit_model) -> TimedAudio:
+    """The overfit model's three utterances, twice, joined by measured pauses of faint noise."""
+    rng = np.random.default_rng(0)
+    parts, truth, t = [np.zeros(int(0.5 * RATE), np.float32)], [], 0.5
+    for i in range(6):
+        k = i % 3
+        wave, gap = overfit_model.waves[k], GAPS_S[k]
+        truth.append((overfit_model.texts[k], t, t + len(wave) / RATE))
+        parts += [wave, rng.normal(0, 0.002, int(gap * RATE)).astype(np.float32)]
+        t += (len(wave) + int(gap * RATE)) / RATE
+    return TimedAudio(np.concatenate(parts).astype(np.float32), tuple(truth))
+
+
+def test_long_form_equals_decoding_each_segment_and_times_words_in_the_file(overfit_recognizer, long_audio,
+                                                                             tmp_path):
+    import soundfile as sf
+
+    from ds2ray.inference.segmenter import speech_segments
+
+    rec = overfit_recognizer
+    seen: list[float] = []
+    segments = list(rec.iter_segments(long_audio.audio, RATE, batch_seconds=4.0, progress=seen.append))
+    assert [s.text for s in segments] == [text for text, _, _ in long_audio.truth]
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(len(long_audio.audio) / RATE, abs=0.01)
+    assert len(seen) >= 3  # progress after each batch of about 4 s
+    # each segment's text is what decoding its piece alone gives; its words sit in file time
+    pieces = list(speech_segments([long_audio.audio], RATE))
+    assert len(pieces) == len(segments)
+    for seg, piece, alone, (text, start, end) in zip(segments, pieces, rec.segments_batch([p.audio for p in pieces]),
+                                                     long_audio.truth):
+        assert seg.text == alone.text
+        assert seg.start == pytest.approx(piece.start) and seg.end == pytest.approx(piece.end, abs=0.05)
+        assert start - 0.4 <= seg.start <= start + 0.4  # espeak's own lead-in silence is part of `start`
+        assert [w.word for w in seg.words] == text.split()
+        shifted = [t - piece.start for w in seg.words for t in (w.start, w.end)]
+        assert shifted == pytest.approx([t for w in alone.words for t in (w.start, w.end)], abs=1e-6)
+        times = [seg.start] + [t for w in seg.words for t in (w.start, w.end)] + [seg.end]
+        assert times == sorted(times) and seg.words[-1].end <= end + 0.05
+    # from a FLAC file read in 30 s blocks: the same transcript (resampling blocks: test_audio_blocks)
+    path = tmp_path / "long.flac"
+    sf.write(path, long_audio.audio, RATE, subtype="PCM_24")
+    transcript = rec.transcribe_long(str(path))
+    assert transcript.text == " ".join(text for text, _, _ in long_audio.truth)
+    assert [s.start for s in transcript.segments] == pytest.approx([s.start for s in segments], abs=0.035)
+    assert transcript.duration == pytest.approx(len(long_audio.audio) / RATE, abs=0.01)
+
+
+def test_an_hour_of_silence_gives_empty_text(overfit_recognizer, tmp_path):
+    import soundfile as sf
+
+    path = tmp_path / "silence.flac"
+    with sf.SoundFile(path, "w", 16000, 1, subtype="PCM_16") as out:  # written in blocks: 3600 s of zeros
+        block = np.zeros(16000 * 600, np.float32)
+        for _ in range(6):
+            out.write(block)
+    transcript = overfit_recognizer.transcribe_long(str(path))
+    assert transcript.text == "" and transcript.segments == ()
+    assert transcript.duration == pytest.approx(3600.0)
+
+
+def test_a_file_cut_short_fails_naming_it_after_the_good_part(overfit_recognizer, long_audio, tmp_path):
+    import io
+
+    import soundfile as sf
+
+    from ds2ray.data.audio import AudioError
+
+    buf = io.BytesIO()
+    sf.write(buf, long_audio.audio, RATE, format="WAV", subtype="PCM_16")
+    path = tmp_path / "cut.wav"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) * 2 // 3])
+    got = []
+    with pytest.raises(AudioError, match="cut.wav: truncated"):
+        for seg in overfit_recognizer.iter_segments(str(path), batch_seconds=1.0):
+            got.append(seg.text)
+    assert got[:2] == [text for text, _, _ in long_audio.truth[:2]]  # the good part came out first

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Union
 
@@ -32,6 +33,8 @@ from ds2ray.data.audio import AudioError
 TRUNCATION_SLACK_FRAMES = 1152
 #: What :func:`audio_blocks` reads: a path or fsspec URL, encoded bytes, or an open binary file.
 AudioSource = Union[str, os.PathLike, bytes, BinaryIO]
+#: libsndfile's log line for a WAV/AIFF whose data chunk is shorter than its header says
+_SHORT_DATA = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class AudioReader:
         self._file_cm = None
         self._snd: sf.SoundFile | None = None
         self.info = StreamInfo(0, 0, "")
+        self.promised_frames = 0  # what the header says, where it says more than the file holds
 
     def __enter__(self) -> "AudioReader":
         fh = self._open()
@@ -84,6 +88,14 @@ class AudioReader:
         snd = self._snd
         frames = snd.frames if 0 < snd.frames < 2**62 else 0  # libsndfile reports huge counts when unknown
         self.info = StreamInfo(int(snd.samplerate), int(frames), str(snd.format))
+        self.promised_frames = frames
+        # a cut WAV: libsndfile counts the frames present, its log keeps what the header said
+        short = _SHORT_DATA.search(snd.extra_info or "")
+        if frames and short:
+            said, present = int(short.group(1)), int(short.group(2))
+            if present < said < 0xFFFFFFF0:  # 0xFFFFFFFF: a streamed WAV, length unknown by design
+                self.promised_frames = int(frames * said / max(present, 1))
+        return self
         return self
 
     def __exit__(self, *exc) -> None:
@@ -148,7 +160,7 @@ class AudioReader:
                 break
         if read == 0:
             raise AudioError(self.name, "contains no audio samples")
-        promised = self.info.frames
+        promised = self.promised_frames
         if promised and read < promised - TRUNCATION_SLACK_FRAMES:
             raise AudioError(self.name, f"truncated: the header promises {promised / rate:.1f} s "
                                         f"({promised} frames), only {read / rate:.1f} s ({read}) decode",
