@@ -1,4 +1,10 @@
-"""CTC prefix beam search with a KenLM n-gram LM (shallow fusion), through pyctcdecode.
+"""CTC prefix beam search with a KenLM n-gram LM (shallow fusion) and hotwords.
+
+The search is pyctcdecode's, restated: in a compiled core (:mod:`ds2ray.decode.native`) when it is
+built, else in Python (:mod:`ds2ray.decode.prefix_search`); both give pyctcdecode's texts and
+scores (hotwords apart: :mod:`ds2ray.decode.hotwords`). pyctcdecode still provides the alphabet,
+the LM wrapper, and the search for label sets the restated one does not handle. A decode can be fed
+in chunks (:meth:`BeamSearchDecoder.begin` -> :class:`BeamStream`), as streaming recognition does.
 
 Shapes: ``T`` frames, ``V`` classes (blank = id 0, column ``i`` is ``vocab.labels[i]``).
 

@@ -66,6 +66,28 @@ def parse_hotwords(spec: str | None, default_weight: float = 10.0) -> tuple[Phra
     return tuple(out)
 
 
+def coerce_hotwords(value: object, default_weight: float = 10.0, where: str = "hotwords") -> tuple[Phrase, ...]:
+    """Hotwords as a request or a file may give them: ``None``, a ``--hotwords`` string, or a list of
+    phrases and ``[phrase, weight]`` pairs -> ``((phrase, weight), ...)``. :class:`HotwordError`
+    names ``where`` and the bad item."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return parse_hotwords(value, default_weight)
+    if not isinstance(value, (list, tuple)):
+        raise HotwordError(f"{where}: expected a string 'word,phrase:weight' or a list of phrases and "
+                           f"[phrase, weight] pairs, got {type(value).__name__}")
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, str):
+            out.append(check_phrase(item, default_weight, f"{where}[{i}]"))
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            out.append(check_phrase(item[0], item[1], f"{where}[{i}]"))
+        else:
+            raise HotwordError(f"{where}[{i}]: expected a phrase or a [phrase, weight] pair, got {item!r}")
+    return tuple(out)
+
+
 def check_phrase(phrase: str, weight: float, where: str) -> Phrase:
     """One ``(phrase, weight)``, whitespace collapsed; :class:`HotwordError` naming ``where`` if bad."""
     if not isinstance(phrase, str):

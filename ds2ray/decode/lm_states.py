@@ -35,6 +35,13 @@ class LmStates:
         self._ids: dict[Any, int] = {start: 0}
         self._lock = threading.Lock()
 
+    def reset(self) -> None:
+        """Forget every state but the start (the core empties its cache at the same time)."""
+        with self._lock:
+            start = self.states[0]
+            self.states = [start]
+            self._ids = {start: 0}
+
     def word_info(self, word: str) -> tuple[bool, bool]:
         """(KenLM knows ``word``, pyctcdecode counts it as unknown: outside the unigram list or KenLM)."""
         known = word in self.model

@@ -8,7 +8,7 @@ import pytest
 from ds2ray.config import ConfigError
 from ds2ray.data.vocab import Vocabulary
 from ds2ray.decode import DecoderConfig, build_decoder, native
-from ds2ray.decode.hotwords import HotwordError, parse_hotwords
+from ds2ray.decode.hotwords import HotwordError, coerce_hotwords, parse_hotwords
 from ds2ray.testing.logprobs import spelled_log_probs
 
 EN = Vocabulary.english()
@@ -29,6 +29,16 @@ def test_parse_hotwords():
         parse_hotwords(":3")
     with pytest.raises(HotwordError, match="finite"):
         parse_hotwords("max:inf")
+
+
+def test_hotwords_as_a_request_gives_them():
+    assert coerce_hotwords(None) == ()
+    assert coerce_hotwords("max,new york:8") == coerce_hotwords(["max", ["new york", 8]]) == (("max", 10.0),
+                                                                                              ("new york", 8.0))
+    with pytest.raises(HotwordError, match=r"request.hotwords\[1\]: expected a phrase"):
+        coerce_hotwords(["max", {"w": 1}], where="request.hotwords")
+    with pytest.raises(HotwordError, match="got int"):
+        coerce_hotwords(3)
 
 
 def test_configs_old_and_new_load():

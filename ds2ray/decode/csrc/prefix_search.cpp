@@ -40,6 +40,7 @@ namespace py = pybind11;
 namespace {
 
 constexpr double NEG_INF = -std::numeric_limits<double>::infinity();
+constexpr size_t kMaxLmEntries = 4'000'000;  // LM answers kept per core (~200 MB)
 
 inline uint64_t pack(uint32_t a, uint32_t b) { return (uint64_t(a) << 32) | b; }
 
@@ -243,6 +244,19 @@ class Core {
     return v;
   }
 
+  // Searches alive on this core: the LM cache may only be emptied when none holds a state number.
+  void enter() { ++live_; }
+  void leave() { --live_; }
+
+  // Bound memory in a long-running process: past `max_entries` LM answers, start them afresh (and the
+  // state numbering) when no search is under way.
+  void trim(size_t max_entries) {
+    if (live_ > 0 || !has_lm_ || lm_cache_.size() <= max_entries) return;
+    lm_cache_.clear();
+    end_cache_.clear();
+    lm_.attr("reset")();
+  }
+
   py::dict stats() const {
     py::dict d;
     d["words"] = word_text_.size();
@@ -257,6 +271,7 @@ class Core {
   bool has_lm_, has_unigrams_ = false;
   double log_base_;
   int blank_, unk_word_ = 0;
+  int live_ = 0;
   std::vector<Kind> kinds_;
   std::vector<std::string> label_text_;
   std::vector<int> start_part_;
@@ -421,6 +436,8 @@ class Search {
         token_min_(token_min_logp), prune_history_(prune_history), alpha_(alpha), beta_(beta),
         unk_(unk_score_offset), history_n_(std::max(1, history_n)) {
     if (hot_ && hot_->core() != core_) throw std::invalid_argument("hotwords were built for another core");
+    core_->trim(kMaxLmEntries);
+    core_->enter();
     TextNode root{-1, -1};
     root.scored = true;
     texts_.push_back(root);
@@ -428,6 +445,10 @@ class Search {
     tail_ids_.emplace(std::vector<int>{}, 0);
     beams_.push_back(Beam{0, 0, core_->blank(), 0.0, 0.0});
   }
+
+  ~Search() { core_->leave(); }
+  Search(const Search&) = delete;
+  Search& operator=(const Search&) = delete;
 
   void advance(py::array_t<float, py::array::c_style | py::array::forcecast> chunk) {
     if (chunk.ndim() != 2 || chunk.shape(1) != core_->num_labels())
@@ -531,9 +552,12 @@ class Search {
     auto cmp = [](const std::pair<double, int>& x, const std::pair<double, int>& y) {
       return x.first > y.first || (x.first == y.first && x.second < y.second);
     };
-    if (k < v.size()) {
-      std::partial_sort(v.begin(), v.begin() + k, v.end(), cmp);
+    if (k == 0) {
+      v.clear();
+    } else if (k < v.size()) {
+      std::nth_element(v.begin(), v.begin() + (k - 1), v.end(), cmp);  // a total order: same set as a stable sort
       v.resize(k);
+      std::sort(v.begin(), v.end(), cmp);
     } else {
       std::sort(v.begin(), v.end(), cmp);
     }
