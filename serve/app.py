@@ -6,11 +6,17 @@
             GET /  GET /static/*  GET /healthz              @serve.batch, capped by seconds of audio
             POST /transcribe: key 401, size 413,             AcousticModel.log_probs -> decoder
                               format/decode 400, length 413
+                              cut at pauses -> one Clip per segment
 
-``Frontend`` turns each request into a :class:`Clip` (mono float32 at the model's rate; nothing
-is written to disk) and awaits ``Transcriber.transcribe``. ``Transcriber`` loads the checkpoint
-once per replica (CPU or GPU) and, with batching on, runs every queued clip of up to
-``max_batch_seconds`` of audio as one padded batch.
+Any length: ``Frontend`` decodes each upload in blocks and cuts it at pauses
+(:func:`serve.segments.upload_segments`: WebRTC voice activity detection, a segment at most
+``max_segment_seconds``), sending each segment as a :class:`Clip` (mono float32 at the model's
+rate, with its ``offset`` in the recording; nothing is written to disk) to ``Transcriber.transcribe``
+as soon as it is cut, with at most :data:`SEGMENTS_IN_FLIGHT` per request outstanding.
+``Transcriber`` loads the checkpoint once per replica (CPU or GPU) and, with batching on, runs every
+queued clip (segments of long uploads and short requests alike) of up to ``max_batch_seconds`` of
+audio as one padded batch. The answer joins the segments: ``text``, ``words`` and ``segments``
+``[{start, end, text, words}]``, times in seconds from the start of the recording.
 
 Entry points: :func:`build_app` (``serve run`` config files: ``import_path: serve.app:build_app``),
 :func:`app_from_config`, and :func:`run_in_process` / :func:`start_server` (``ds2ray serve``,
@@ -35,20 +41,25 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from serve.config import ServeConfig
-from serve.validate import InputError, audio_from_request, check_api_key, decode_request_audio, read_body
+from serve.segments import UploadInfo, upload_segments
+from serve.validate import InputError, audio_from_request, check_api_key, read_body
 
 log = logging.getLogger("ds2ray.serve")
 
+#: segments of one request sent to the model replicas and not yet answered: bounds the front's memory
+SEGMENTS_IN_FLIGHT = 16
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 
 
 @dataclass(frozen=True)
 class Clip:
-    """One request's audio on its way to the model: ``audio`` (N,) float32 at ``sample_rate``."""
+    """One segment on its way to the model: ``audio`` (N,) float32 at ``sample_rate``, starting
+    ``offset`` seconds into its recording (words are timed from there)."""
 
     audio: np.ndarray
     sample_rate: int
+    offset: float = 0.0
 
     @property
     def seconds(self) -> float:
@@ -69,7 +80,8 @@ def batch_seconds(clips: list[Clip]) -> int:
 class Transcriber:
     """Model replica: audio clips -> text, batched by total seconds of audio.
 
-    ``transcribe(Clip) -> dict`` with ``text``, ``words`` (``[{word, start, end}]``, seconds),
+    ``transcribe(Clip) -> dict`` with ``segment`` (``{start, end, text, words: [{word, start, end}]}``,
+    seconds from the start of the clip's recording), ``text`` and ``words`` (the segment's),
     ``model_ms`` (features + network for the whole batch), ``ctc_decode_ms`` (decoding and word
     alignment), ``batch_size`` and ``batch_audio_s``.
     """
@@ -89,7 +101,7 @@ class Transcriber:
         else:
             device = "cpu"
             torch.set_num_threads(max(1, round(cfg.num_cpus)))
-        self.model = load_acoustic_model(cfg.checkpoint, device)
+        self.model = load_acoustic_model(cfg.checkpoint, device, backend=cfg.backend)
         self.decoder = build_decoder(cfg.decoder_config(), self.model.vocab)
         self.sample_rate = self.model.feature_config.sample_rate
         self.frame_seconds = self.model.frame_seconds
@@ -105,7 +117,7 @@ class Transcriber:
                 "language": self.model.vocab.language, "device": str(self.model.device), "decoder": cfg.decoder,
                 "alpha": cfg.alpha if beam else None, "beta": cfg.beta if beam else None,
                 "lm": cfg.lm_path if beam else None, "batching": cfg.batching,
-                "max_batch_seconds": cfg.max_batch_seconds}
+                "max_batch_seconds": cfg.max_batch_seconds, "backend": cfg.backend}
 
     async def transcribe(self, clip: Clip) -> dict[str, Any]:
         if clip.sample_rate != self.sample_rate:
@@ -133,8 +145,8 @@ class Transcriber:
         t2 = time.perf_counter()
         timing = {"model_ms": round((t1 - t0) * 1000, 2), "ctc_decode_ms": round((t2 - t1) * 1000, 2),
                   "batch_size": len(clips), "batch_audio_s": round(total_s, 3)}
-        segments = [h.timed(self.frame_seconds).to_dict() for h in hyps]
-        return [{"text": seg["text"], "words": seg["words"], **timing} for seg in segments]
+        segments = [h.timed(self.frame_seconds, c.offset).to_dict() for h, c in zip(hyps, clips)]
+        return [{"segment": seg, "text": seg["text"], "words": seg["words"], **timing} for seg in segments]
 
 
 api = FastAPI(title="ds2ray transcription", description="DeepSpeech2 speech recognition on Ray Serve",
@@ -202,39 +214,74 @@ class Frontend:
             check_api_key(request.headers, cfg.api_key_sha256)
             body = await read_body(request.stream(), request.headers.get("content-length"), cfg.max_body_bytes)
             data = audio_from_request(body, request.headers.get("content-type", ""))
+            del body
             info = await self.model_info()
-            t1 = time.perf_counter()
-            clip = await asyncio.to_thread(decode_request_audio, data, info["sample_rate"], cfg.max_seconds)
+            upload = UploadInfo()
+            results, decode_s = await self._transcribe_segments(
+                upload_segments(data, info["sample_rate"], cfg.max_seconds, cfg.vad_config(), upload))
         except InputError as err:
             return _error(err)
-        t2 = time.perf_counter()
-        try:
-            result = await self.transcriber.transcribe.remote(Clip(clip.audio, clip.sample_rate))
         except Exception as err:  # the model replica failed: say so as JSON, keep serving
             log.exception("transcription failed")
             return JSONResponse({"error": f"transcription failed on the model replica ({type(err).__name__}: "
                                           f"{str(err)[:300]})", "status": 500}, status_code=500)
         t3 = time.perf_counter()
-        model_side = result["model_ms"] + result["ctc_decode_ms"]
+        segments = [r["segment"] for r in results if r["segment"]["text"]]
+        joiner = "" if info.get("language") == "zh" else " "
+        if len(results) == 1:  # one clip: its batch's own figures (as for every short request)
+            model_ms, ctc_ms = results[0]["model_ms"], results[0]["ctc_decode_ms"]
+        else:  # this request's share of each batch its segments rode in
+            share = [r["segment"]["end"] - r["segment"]["start"] for r in results]
+            model_ms = sum(r["model_ms"] * s / max(r["batch_audio_s"], 1e-9) for r, s in zip(results, share))
+            ctc_ms = sum(r["ctc_decode_ms"] * s / max(r["batch_audio_s"], 1e-9) for r, s in zip(results, share))
+        wall_ms = (t3 - t0) * 1000
         return JSONResponse({
-            "text": result["text"],
-            "words": result["words"],
-            "duration_s": round(clip.duration_s, 3),
-            "sample_rate": clip.native_rate,
-            "format": clip.format,
+            "text": joiner.join(seg["text"] for seg in segments),
+            "words": [w for seg in segments for w in seg["words"]],
+            "segments": segments,
+            "duration_s": round(upload.duration_s, 3),
+            "sample_rate": upload.native_rate,
+            "format": upload.format,
             "decoder": info["decoder"],
             "alpha": info["alpha"],
             "beta": info["beta"],
             "timing": {
-                "total_ms": round((t3 - t0) * 1000, 2),
-                "audio_decode_ms": round((t2 - t1) * 1000, 2),
-                "model_ms": result["model_ms"],
-                "ctc_decode_ms": result["ctc_decode_ms"],
-                "queue_ms": round(max(0.0, (t3 - t2) * 1000 - model_side), 2),
-                "batch_size": result["batch_size"],
-                "batch_audio_s": result["batch_audio_s"],
+                "total_ms": round(wall_ms, 2),
+                "audio_decode_ms": round(decode_s * 1000, 2),
+                "model_ms": round(model_ms, 2),
+                "ctc_decode_ms": round(ctc_ms, 2),
+                "queue_ms": round(max(0.0, wall_ms - decode_s * 1000 - model_ms - ctc_ms), 2),
+                "segments": len(results),
+                "batch_size": max((r["batch_size"] for r in results), default=0),
+                "batch_audio_s": max((r["batch_audio_s"] for r in results), default=0.0),
             },
         })
+
+    async def _transcribe_segments(self, pieces) -> tuple[list[dict[str, Any]], float]:
+        """Cut the upload (in a thread, segment by segment) and send each segment to the model as soon as
+        it is cut, keeping at most :data:`SEGMENTS_IN_FLIGHT` unanswered. Returns the model's answers in
+        time order and the seconds spent decoding and cutting the audio."""
+        results: list[dict[str, Any]] = []
+        in_flight: list[Any] = []
+        decode_s = 0.0
+        try:
+            while True:
+                t = time.perf_counter()
+                piece = await asyncio.to_thread(next, pieces, None)
+                decode_s += time.perf_counter() - t
+                if piece is None:
+                    break
+                in_flight.append(self.transcriber.transcribe.remote(
+                    Clip(piece.audio, piece.sample_rate, piece.start)))
+                if len(in_flight) >= SEGMENTS_IN_FLIGHT:
+                    results.append(await in_flight.pop(0))
+            for response in in_flight:
+                results.append(await response)
+        except BaseException:
+            for response in in_flight:  # the upload failed part-way: drop what is still queued
+                response.cancel()
+            raise
+        return results, decode_s
 
 
 def app_from_config(config: ServeConfig) -> serve.Application:

@@ -12,8 +12,9 @@ def register(sub) -> None:
         description=(
             "Start the transcription service and block until Ctrl-C or SIGTERM, then take it down.\n\n"
             "Endpoints: POST /transcribe (raw WAV/FLAC/OGG/MP3 bytes or a multipart upload, any sample\n"
-            "rate) -> JSON {text, duration_s, decoder, alpha, beta, timing}; GET /healthz; GET / (a page that\n"
-            "records from the browser's microphone or takes a file).\n\n"
+            "rate, any length up to --max-seconds: cut at pauses, the segments batched through the model)\n"
+            "-> JSON {text, words, segments: [{start, end, text, words}], duration_s, decoder, timing};\n"
+            "GET /healthz; GET / (a page that records from the browser's microphone or takes a file).\n\n"
             "Access: when the environment variable named by --api-key-env (default DS2RAY_API_KEY) is set,\n"
             "/transcribe needs that key in 'X-API-Key' or 'Authorization: Bearer'. Audio is never written\n"
             "to disk.\n\n"
@@ -56,15 +57,21 @@ def register(sub) -> None:
     p.add_argument("--use-gpu", action="store_true", help="one GPU per model replica")
     p.add_argument("--no-batching", action="store_true", help="run one request at a time per replica")
     p.add_argument("--max-batch-seconds", type=int, default=None,
-                   help="cap on the audio in one batch, in seconds (default 60; >= --max-seconds)")
+                   help="cap on the audio in one batch, in seconds (default 60; >= --max-segment-seconds)")
     p.add_argument("--batch-wait-ms", type=float, default=None,
                    help="how long a replica waits for a batch to fill (default 5 ms)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000; 0 picks a free one)")
     p.add_argument("--max-body-mb", type=float, default=None,
-                   help="largest request body in MiB (default 20): 413 past it")
-    p.add_argument("--max-seconds", type=float, default=None, help="longest audio in seconds (default 30): 413 past it")
+                   help="largest request body in MiB (default 225: 2 h of 16 kHz 16-bit WAV): 413 past it")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="longest recording in seconds (default 7200): 413 past it")
+    p.add_argument("--max-segment-seconds", type=float, default=None,
+                   help="uploads are cut at pauses; a segment reaching this length is cut at its quietest point "
+                        "(default 20)")
+    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                   help="run the model with PyTorch or onnxruntime (default auto: onnx for a .onnx checkpoint)")
     p.add_argument("--api-key-env", default=None,
                    help="environment variable holding the API key (default DS2RAY_API_KEY); unset = no key")
     p.add_argument("--address", default=None,
@@ -88,14 +95,15 @@ def config_from_args(args: argparse.Namespace):
         "hotwords": tuple(args.hotwords) if args.hotwords else None, "hotword_weight": args.hotword_weight,
         "num_cpus": args.num_cpus,
         "max_batch_seconds": args.max_batch_seconds, "max_body_mb": args.max_body_mb,
-        "max_seconds": args.max_seconds, "api_key_env": args.api_key_env, "lm_path": lm,
+        "max_seconds": args.max_seconds, "max_segment_seconds": args.max_segment_seconds,
+        "api_key_env": args.api_key_env, "lm_path": lm,
         "unigrams": args.unigrams, "tuned": tuned,
         "batch_wait_s": args.batch_wait_ms / 1000 if args.batch_wait_ms is not None else None,
     }
     fields = {k: v for k, v in optional.items() if v is not None}
-    if args.max_seconds is not None and args.max_batch_seconds is None:
-        fields["max_batch_seconds"] = max(ServeConfig.max_batch_seconds, int(-(-args.max_seconds // 1)))
-    return ServeConfig(checkpoint=args.checkpoint, decoder=decoder, replicas=args.replicas,
+    if args.max_segment_seconds is not None and args.max_batch_seconds is None:
+        fields["max_batch_seconds"] = max(ServeConfig.max_batch_seconds, int(-(-args.max_segment_seconds // 1)))
+    return ServeConfig(checkpoint=args.checkpoint, decoder=decoder, replicas=args.replicas, backend=args.backend,
                        max_replicas=args.max_replicas, use_gpu=args.use_gpu, batching=not args.no_batching,
                        host=args.host, port=args.port, **fields)
 

@@ -51,7 +51,15 @@ class ServeConfig(DecoderSettings):
     model replica (Serve's default 5 would keep batches small).
 
     Input limits: request bodies over ``max_body_mb`` MiB get a 413, audio longer than
-    ``max_seconds`` a 413 too. ``api_key_sha256``: when set, ``/transcribe`` needs the key
+    ``max_seconds`` a 413 too. The defaults take a 2-hour meeting: 7200 s, and 225 MiB, which
+    holds 2 h of 16 kHz 16-bit mono WAV (219.7 MiB; compressed files are far smaller; a 2 h
+    44.1 kHz stereo WAV is not: send FLAC, OGG or MP3, or raise the limit).
+
+    Any length: the front cuts each upload at pauses (WebRTC voice activity detection,
+    ``vad_aggressiveness`` 0-3; a segment is cut at its quietest point once it reaches
+    ``max_segment_seconds``) and sends the segments to the model replicas, which batch them with
+    everything else queued; ``max_batch_seconds`` must hold the longest segment. ``backend``:
+    ``torch``, ``onnx`` or ``auto`` (onnx for a ``.onnx`` checkpoint). ``api_key_sha256``: when set, ``/transcribe`` needs the key
     (``X-API-Key`` or ``Authorization: Bearer``); :meth:`resolved` fills it from the environment
     variable ``api_key_env`` when that is set.
 
@@ -73,8 +81,11 @@ class ServeConfig(DecoderSettings):
     max_batch_seconds: int = 60
     batch_wait_s: float = 0.005
     max_ongoing_requests: int = 64
-    max_body_mb: float = 20.0
-    max_seconds: float = 30.0
+    max_body_mb: float = 225.0
+    max_seconds: float = 7200.0
+    max_segment_seconds: float = 20.0
+    vad_aggressiveness: int = 3
+    backend: str = "auto"
     api_key_env: str = DEFAULT_API_KEY_ENV
     api_key_sha256: str | None = None
     host: str = "127.0.0.1"
@@ -99,9 +110,16 @@ class ServeConfig(DecoderSettings):
             raise ConfigError("ServeConfig.num_cpus must be > 0 for a CPU model replica")
         if self.max_body_mb <= 0 or self.max_seconds <= 0:
             raise ConfigError("ServeConfig: max_body_mb and max_seconds must be > 0")
-        if int(self.max_batch_seconds) < self.max_seconds:
-            raise ConfigError(f"ServeConfig.max_batch_seconds ({self.max_batch_seconds}) must be >= max_seconds "
-                              f"({self.max_seconds}): a batch must hold at least the longest clip accepted")
+        if int(self.max_batch_seconds) < self.max_segment_seconds:
+            raise ConfigError(f"ServeConfig.max_batch_seconds ({self.max_batch_seconds}) must be >= "
+                              f"max_segment_seconds ({self.max_segment_seconds}): a batch must hold the longest "
+                              "segment")
+        try:
+            self.vad_config()
+        except ConfigError as err:
+            raise ConfigError(f"ServeConfig: {err}") from err
+        if self.backend not in ("auto", "torch", "onnx"):
+            raise ConfigError(f"ServeConfig.backend must be 'auto', 'torch' or 'onnx', got {self.backend!r}")
         if self.max_ongoing_requests < 1 or self.batch_wait_s < 0:
             raise ConfigError("ServeConfig: max_ongoing_requests must be >= 1 and batch_wait_s >= 0")
         if not self.route_prefix.startswith("/"):
@@ -109,8 +127,15 @@ class ServeConfig(DecoderSettings):
         self._check_settings()
         object.__setattr__(self, "max_batch_seconds", int(self.max_batch_seconds))
         for name in ("num_cpus", "front_num_cpus", "max_body_mb", "max_seconds", "batch_wait_s",
-                     "target_ongoing_requests"):
+                     "target_ongoing_requests", "max_segment_seconds"):
             object.__setattr__(self, name, float(getattr(self, name)))
+
+    def vad_config(self):
+        """The :class:`~ds2ray.inference.segmenter.VadConfig` the front cuts uploads with."""
+        from ds2ray.inference.segmenter import VadConfig
+
+        return VadConfig(aggressiveness=int(self.vad_aggressiveness), max_segment_s=float(self.max_segment_seconds),
+                         cut_search_s=min(5.0, float(self.max_segment_seconds) / 2))
 
     @property
     def max_body_bytes(self) -> int:

@@ -162,9 +162,10 @@ class AudioReader:
             raise AudioError(self.name, "contains no audio samples")
         promised = self.promised_frames
         if promised and read < promised - TRUNCATION_SLACK_FRAMES:
-            raise AudioError(self.name, f"truncated: the header promises {promised / rate:.1f} s "
+            raise AudioError(self.name, f"truncated or damaged: the header promises {promised / rate:.1f} s "
                                         f"({promised} frames), only {read / rate:.1f} s ({read}) decode",
-                             "The file was cut short (an interrupted copy or recording?); re-copy or re-encode it.")
+                             "The file was cut short (an interrupted copy or recording?) or is damaged part-way; "
+                             "re-copy or re-encode it.")
 
 
 def array_blocks(audio: np.ndarray, rate: int, sample_rate: int, block_seconds: float = 30.0) -> Iterator[np.ndarray]:

@@ -1,8 +1,9 @@
 """The service for real: Ray Serve on the session's local Ray, HTTP on 127.0.0.1, a trained model.
 
 One deployment serves the whole module (each start costs ~6-10 s): a model overfit on three
-espeak-ng utterances, an API key, and small limits (1 MiB bodies, 10 s clips) so the refusals
-are cheap to provoke.
+espeak-ng utterances, an API key, and small limits (1 MiB bodies, 10 s recordings, 10 s segments)
+so the refusals are cheap to provoke. Long uploads take the same path as any: cut at pauses, the
+segments batched through the model.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def server(ray_session, overfit_model):
     from serve.app import run_in_process
 
     srv = run_in_process(overfit_model.checkpoint, api_key=API_KEY, port=0, name="ds2ray-test", max_body_mb=1,
-                         max_seconds=10, max_batch_seconds=10, num_cpus=1, front_num_cpus=0.25, batch_wait_s=0.02)
+                         max_seconds=10, max_batch_seconds=10, max_segment_seconds=10, num_cpus=1, front_num_cpus=0.25, batch_wait_s=0.02)
     yield srv
     srv.stop()
 
@@ -154,8 +155,8 @@ def test_transcribe_command(server, overfit_model, tmp_path, capsys):
 
     bad = tmp_path / "notes.txt"
     bad.write_text("not audio")
-    assert main(["transcribe", str(bad), files[0], "--url", server.url, "--api-key", API_KEY, "--json"]) == 1
-    captured = capsys.readouterr()
+    assert main(["transcribe", str(bad), files[0], "--url", server.url, "--api-key", API_KEY, "--json"]) == 2
+    captured = capsys.readouterr()  # bad input: exit status 2, the file named
     assert "HTTP 400" in captured.err and str(bad) in captured.err
     assert json.loads(captured.out.strip())["text"] == overfit_model.texts[0]
     assert main(["transcribe", files[0], "--url", server.url, "--api-key", "wrong"]) == 1
@@ -218,3 +219,81 @@ def test_web_page_transcribes_the_fake_microphone_and_a_file(server, overfit_mod
     spans = browser.js("[...document.querySelectorAll('#transcript span')].map(s => [s.textContent, s.title])")
     assert [w for w, _ in spans] == overfit_model.texts[1].split() and all(t.endswith(" s") for _, t in spans)
     assert browser.js("document.getElementById('words').textContent").startswith(spans[0][0] + " ")
+
+
+# ---- any length: uploads cut at pauses, segments batched through the model ------------------------
+
+def joined(waves, gaps_s, lead_s=0.3) -> tuple[np.ndarray, list[float]]:
+    """``waves`` joined by ``gaps_s`` seconds of faint noise; returns the audio and each wave's start (s)."""
+    rng = np.random.default_rng(1)
+    parts, starts, t = [np.zeros(int(lead_s * 16000), np.float32)], [], lead_s
+    for wave, gap in zip(waves, gaps_s):
+        starts.append(t)
+        parts += [wave, rng.normal(0, 0.002, int(gap * 16000)).astype(np.float32)]
+        t += (len(wave) + int(gap * 16000)) / 16000
+    return np.concatenate(parts).astype(np.float32), starts
+
+
+@pytest.fixture(scope="module")
+def long_upload(overfit_model):
+    audio, starts = joined(overfit_model.waves, [0.9, 0.8, 0.5])
+    assert 5 < len(audio) / 16000 < 10  # several segments, inside the server's 10 s limit
+    return audio, starts
+
+
+def test_long_upload_comes_back_as_timed_segments(server, overfit_model, long_upload, tmp_path, capsys):
+    audio, starts = long_upload
+    r = post(server, encode(audio, 16000, "flac"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["text"] == " ".join(overfit_model.texts)
+    assert [s["text"] for s in body["segments"]] == list(overfit_model.texts)
+    assert body["timing"]["segments"] == 3 and body["duration_s"] == pytest.approx(len(audio) / 16000, abs=0.01)
+    for seg, start in zip(body["segments"], starts):
+        assert start - 0.35 <= seg["start"] <= start + 0.35  # the segment begins at its utterance, in file time
+        times = [seg["start"]] + [t for w in seg["words"] for t in (w["start"], w["end"])] + [seg["end"]]
+        assert times == sorted(times)
+    assert body["words"] == [w for seg in body["segments"] for w in seg["words"]]
+
+    from ds2ray.cli import main
+
+    path = tmp_path / "meeting.flac"
+    path.write_bytes(encode(audio, 16000, "flac"))
+    out = tmp_path / "subs"
+    assert main(["transcribe", str(path), "--url", server.url, "--api-key", API_KEY, "--format", "srt",
+                 "--out", str(out) + "/"]) == 0
+    srt = (out / "meeting.srt").read_text()
+    assert srt.startswith("1\n00:00:0") and srt.count(" --> ") == 3 and overfit_model.texts[2] in srt
+
+
+def test_silence_and_broken_uploads(server, long_upload):
+    audio, _ = long_upload
+    silent = post(server, encode(np.zeros(16000 * 9, np.float32), 16000, "wav"))
+    assert silent.status_code == 200, silent.text
+    assert (silent.json()["text"], silent.json()["segments"], silent.json()["words"]) == ("", [], [])
+
+    wav = encode(audio, 16000, "wav")
+    cut = post(server, wav[: len(wav) * 2 // 3])  # the header promises more than arrives
+    assert cut.status_code == 400 and "truncated" in cut.json()["error"], cut.text
+    ogg = bytearray(encode(audio, 16000, "ogg"))
+    mid = len(ogg) // 2
+    ogg[mid:mid + 3000] = bytes(3000)  # pages zeroed mid-stream
+    broken = post(server, bytes(ogg))  # libvorbis stops at the damage: fewer samples than the header says
+    assert broken.status_code == 400 and "damaged" in broken.json()["error"], broken.text
+    assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+
+
+def test_every_limit_over_http(server, long_upload):
+    audio, _ = long_upload
+    # body size: declared too large (Content-Length) and streamed too large (chunked, no length)
+    big = b"RIFF" + bytes(1_100_000)
+    assert post(server, big).status_code == 413
+    chunked = post(server, iter([big[i:i + 65536] for i in range(0, len(big), 65536)]))
+    assert chunked.status_code == 413 and "MiB limit" in chunked.json()["error"]
+    # seconds: from the header, before decoding; a long recording compressed under the body limit
+    long_ogg = encode(np.tile(audio, 2), 16000, "ogg")
+    assert len(long_ogg) < 2**20
+    r = post(server, long_ogg)
+    assert r.status_code == 413 and "10 s limit" in r.json()["error"] and "--max-seconds" in r.json()["error"]
+    # just inside both limits: transcribed
+    assert post(server, encode(audio, 16000, "ogg")).status_code == 200

@@ -91,10 +91,13 @@ def test_tuned_file_sets_alpha_beta_and_the_settings_left_at_their_defaults(tmp_
 
 def test_alpha_beta_flags_and_long_clips(tmp_path):
     model, = files(tmp_path, "model.pt")
-    cfg = config_from_args(parse("--decoder", "beam", "--alpha", "0.3", "--beta", "1.0", "--max-seconds", "90",
-                                 checkpoint=model))
-    assert (cfg.alpha, cfg.beta) == (0.3, 1.0)
-    assert cfg.max_batch_seconds >= 90  # a batch must hold the longest accepted clip
+    cfg = config_from_args(parse("--decoder", "beam", "--alpha", "0.3", "--beta", "1.0", "--max-seconds", "10800",
+                                 "--max-segment-seconds", "90", "--backend", "torch", checkpoint=model))
+    assert (cfg.alpha, cfg.beta, cfg.max_seconds, cfg.backend) == (0.3, 1.0, 10800.0, "torch")
+    assert cfg.max_batch_seconds >= 90  # a batch must hold the longest segment
+    assert cfg.vad_config().max_segment_s == 90.0
+    default = config_from_args(parse(checkpoint=model))  # a 2 h meeting fits by default
+    assert default.max_seconds == 7200 and default.max_body_bytes >= 7200 * 16000 * 2 + 44
     assert cfg.resolved({}).api_key_sha256 is None  # no key in the environment: open service
 
 
@@ -102,7 +105,9 @@ def test_alpha_beta_flags_and_long_clips(tmp_path):
     ({"decoder": "viterbi"}, "unknown decoder"),
     ({"lm_path": "lm.bin"}, "decoder is 'greedy'"),
     ({"replicas": 3, "max_replicas": 2}, "max_replicas"),
-    ({"max_seconds": 90}, "max_batch_seconds"),
+    ({"max_segment_seconds": 90}, "max_batch_seconds"),
+    ({"vad_aggressiveness": 4}, "aggressiveness"),
+    ({"backend": "tensorrt"}, "backend"),
     ({"route_prefix": "asr"}, "route_prefix"),
     ({"max_body_mb": 0}, "max_body_mb"),
 ])
