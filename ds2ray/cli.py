@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "pretrained": "ds2ray.commands.pretrained",
     "augment": "ds2ray.commands.augment",
     "profile": "ds2ray.commands.profile",
+    "export": "ds2ray.commands.export",
 }
 
 

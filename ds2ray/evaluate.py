@@ -60,14 +60,16 @@ def _items(entries: Sequence[Any]) -> list[AudioItem]:
 class AcousticWorker:
     """Holds one :class:`~ds2ray.inference.model.AcousticModel`; runs in-process or as a Ray actor."""
 
-    def __init__(self, checkpoint: str, device: str = "cpu", max_batch_seconds: float = 120.0) -> None:
+    def __init__(self, checkpoint: str, device: str = "cpu", max_batch_seconds: float = 120.0,
+                 backend: str = "auto") -> None:
         import torch
 
         from ds2ray.inference.model import load_acoustic_model
 
         if device == "cpu":
             torch.set_num_threads(1)  # one core per worker: workers scale by processes
-        self.model = load_acoustic_model(checkpoint, device=device)
+        self.model = load_acoustic_model(checkpoint, device=device, backend=backend,
+                                         threads=1 if device == "cpu" else None)
         self.max_batch_seconds = max_batch_seconds
 
     def log_probs(self, items: Sequence[AudioItem]) -> list[tuple[int, np.ndarray]]:
@@ -92,7 +94,7 @@ def _progress(total_items: int, desc: str, progress: bool | None):
 
 
 def _run_on_ray(checkpoint: str, batches: list[list[AudioItem]], num_workers: int, use_gpu: bool,
-                max_batch_seconds: float) -> Iterator[list[tuple[int, np.ndarray]]]:
+                max_batch_seconds: float, backend: str = "auto") -> Iterator[list[tuple[int, np.ndarray]]]:
     import ray
 
     if not ray.is_initialized():
@@ -103,7 +105,7 @@ def _run_on_ray(checkpoint: str, batches: list[list[AudioItem]], num_workers: in
     device = "cuda" if use_gpu else "cpu"
     n = ray_worker_count(min(num_workers, len(batches)), gpus_each=1.0 if use_gpu else 0.0,
                          what="acoustic workers")
-    actors = [actor_cls.remote(checkpoint, device, max_batch_seconds) for _ in range(n)]
+    actors = [actor_cls.remote(checkpoint, device, max_batch_seconds, backend) for _ in range(n)]
     todo = list(reversed(batches))
     busy: dict[Any, Any] = {}
     try:
@@ -122,13 +124,16 @@ def _run_on_ray(checkpoint: str, batches: list[list[AudioItem]], num_workers: in
 
 
 def compute_log_probs(checkpoint: str, entries: Sequence[Any], *, num_workers: int = 0, use_gpu: bool = False,
-                      batch_seconds: float = 60.0, progress: bool | None = None) -> list[np.ndarray]:
+                      batch_seconds: float = 60.0, progress: bool | None = None,
+                      backend: str = "auto") -> list[np.ndarray]:
     """``(T'_i, V)`` log-probs for every entry (anything with ``audio_filepath``, ``duration``,
     optional ``offset``), in input order.
 
     ``num_workers`` Ray actors (one CPU, or one GPU with ``use_gpu``) each load the checkpoint once;
     0 runs in this process. Work goes out longest first, in batches of at most ``batch_seconds`` of
     padded audio (:func:`~ds2ray.inference.batches.cut_batches`; a longer utterance goes alone).
+    ``backend``: torch, onnx, or auto (onnx for a ``.onnx`` file;
+    :func:`~ds2ray.inference.model.load_acoustic_model`).
     """
     if not entries:
         raise ValueError("no utterances to run the acoustic model on (empty manifest?)")
@@ -144,10 +149,10 @@ def compute_log_probs(checkpoint: str, entries: Sequence[Any], *, num_workers: i
 
             if use_gpu and not torch.cuda.is_available():
                 raise RuntimeError("--use-gpu: no CUDA device visible to this process")
-            worker = AcousticWorker(checkpoint, "cuda" if use_gpu else "cpu", max(batch_seconds, 1.0) * 2)
+            worker = AcousticWorker(checkpoint, "cuda" if use_gpu else "cpu", max(batch_seconds, 1.0) * 2, backend)
             stream: Iterator = (worker.log_probs(b) for b in batches)
         else:
-            stream = _run_on_ray(checkpoint, batches, num_workers, use_gpu, max(batch_seconds, 1.0) * 2)
+            stream = _run_on_ray(checkpoint, batches, num_workers, use_gpu, max(batch_seconds, 1.0) * 2, backend)
         for done in stream:
             for i, lp in done:
                 results[i] = lp
@@ -296,23 +301,37 @@ def score(entries: Sequence[Any], hyps: Sequence[str], language: str = "en",
     return out
 
 
+def _vocab_and_frame_seconds(checkpoint: str, backend: str) -> tuple["Vocabulary", float]:
+    """The vocabulary and seconds per output frame of a checkpoint or an exported ``.onnx``."""
+    from ds2ray.inference.model import resolve_backend
+
+    if resolve_backend(checkpoint, backend) == "onnx":
+        from ds2ray.inference.onnx_model import load_onnx_model
+
+        onnx_model = load_onnx_model(checkpoint, threads=1)
+        return onnx_model.vocab, onnx_model.frame_seconds
+    from ds2ray.model.checkpoint import load_checkpoint
+    from ds2ray.model.lengths import output_frame_seconds
+
+    data = load_checkpoint(checkpoint)
+    return data.vocab, output_frame_seconds(data.model_config, data.feature_config)
+
+
 def evaluate(checkpoint: str, entries: Sequence["ManifestEntry"], config: DecoderConfig, *,
              vocab: "Vocabulary | None" = None, vocab_source: str = "the given vocabulary", num_workers: int = 0,
-             use_gpu: bool = False, decode_workers: int | None = None, progress: bool | None = None) -> EvalReport:
+             use_gpu: bool = False, decode_workers: int | None = None, progress: bool | None = None,
+             backend: str = "auto") -> EvalReport:
     """Log-probs of ``entries`` under ``checkpoint``, decoded with ``config``, scored.
 
     ``vocab``: a vocabulary the caller expects (e.g. from a ``--vocab`` file, named by
     ``vocab_source`` in the error); it must equal the checkpoint's. ``decode_workers`` defaults to
     ``max(num_workers, 1)``. Entries without a transcript (``text`` empty) score every word of
     their hypothesis as an insertion. Each result carries its hypothesis' words with their times.
+    ``backend``: torch, onnx, or auto (onnx for a ``.onnx`` file written by ``ds2ray export``).
     """
-    from ds2ray.model.checkpoint import load_checkpoint
-    from ds2ray.model.lengths import output_frame_seconds
-
     if not entries:
         raise ValueError("the manifest has no utterances to evaluate (empty, or all filtered out)")
-    data = load_checkpoint(checkpoint)
-    model_vocab = data.vocab
+    model_vocab, frame_seconds = _vocab_and_frame_seconds(checkpoint, backend)
     if vocab is not None:
         check_vocabularies(model_vocab, vocab, vocab_source)
     if config.type != "greedy":
@@ -320,13 +339,13 @@ def evaluate(checkpoint: str, entries: Sequence["ManifestEntry"], config: Decode
 
         validate_lm_for_vocab(config, model_vocab)  # fail before the acoustic model runs
     t0 = time.perf_counter()
-    log_probs = compute_log_probs(checkpoint, entries, num_workers=num_workers, use_gpu=use_gpu, progress=progress)
+    log_probs = compute_log_probs(checkpoint, entries, num_workers=num_workers, use_gpu=use_gpu, progress=progress,
+                                  backend=backend)
     t1 = time.perf_counter()
     backend = "auto" if num_workers > 0 else "process"
     hyps = decode_hypotheses(log_probs, config, model_vocab, num_workers=decode_workers or max(num_workers, 1),
                              backend=backend, progress=progress)
     t2 = time.perf_counter()
-    frame_seconds = output_frame_seconds(data.model_config, data.feature_config)
     segments = [h.timed(frame_seconds) for h in hyps]
     results = score(entries, [s.text for s in segments], model_vocab.language, [s.words for s in segments])
     return EvalReport(results, model_vocab.language, config.to_spec(),

@@ -95,6 +95,9 @@ def register(sub) -> None:
     p.add_argument("--num-workers", "--trainer-count", "--trainer_count", dest="num_workers", type=int, default=2,
                    help="Ray actors running the acoustic model (default 2; 0 = in this process, no Ray)")
     p.add_argument("--use-gpu", action="store_true", help="one GPU per acoustic worker")
+    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                   help="run the acoustic model with torch, or with onnxruntime on a file from `ds2ray export` "
+                        "(default auto: onnx when --checkpoint ends in .onnx)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         connect(log_to_driver=False, include_dashboard=False)
     report = evaluate(args.checkpoint, entries, config, vocab=vocab, num_workers=args.num_workers,
                       use_gpu=args.use_gpu, decode_workers=args.decode_workers,
-                      progress=False if args.no_progress else None)
+                      progress=False if args.no_progress else None, backend=args.backend)
     kind = args.error_rate_type
     print(f"decoder: {describe(config)}")
     print(report.summary(kind))

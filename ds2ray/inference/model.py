@@ -12,7 +12,7 @@ computed once and decoded many ways.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from ds2ray.data.vocab import Vocabulary
 from ds2ray.inference.batches import by_length, cut_batches
 from ds2ray.model.checkpoint import CheckpointError, load_checkpoint
 from ds2ray.model.config import ModelConfig
+
+if TYPE_CHECKING:
+    from ds2ray.inference.onnx_model import OnnxAcousticModel
 
 
 @dataclass
@@ -99,16 +102,21 @@ def resolve_backend(path: str, backend: str = "auto") -> str:
     return backend
 
 
-def load_acoustic_model(path: str, device: str | torch.device = "cpu", backend: str = "auto") -> AcousticModel:
+def load_acoustic_model(path: str, device: str | torch.device = "cpu", backend: str = "auto",
+                        threads: int | None = None) -> "AcousticModel | OnnxAcousticModel":
     """Build the model described by a checkpoint, in eval mode on ``device``.
 
     ``backend`` is ``"torch"`` (a checkpoint or shipped model name), ``"onnx"`` (a file written by
-    ``ds2ray export``) or ``"auto"`` (onnx when ``path`` ends in ``.onnx``, else torch).
+    ``ds2ray export``: an :class:`~ds2ray.inference.onnx_model.OnnxAcousticModel`, same interface)
+    or ``"auto"`` (onnx when ``path`` ends in ``.onnx``, else torch). ``threads`` sets the onnx
+    session's intra-op threads (None: one per core); torch uses its global ``torch.set_num_threads``.
     """
     from ds2ray.model.deepspeech2 import DeepSpeech2
 
     if resolve_backend(path, backend) == "onnx":
-        raise NotImplementedError(f"{path}: the onnx backend is not available yet; use backend='torch'")
+        from ds2ray.inference.onnx_model import load_onnx_model
+
+        return load_onnx_model(str(path), device=str(device), threads=threads)
     data = load_checkpoint(str(path))
     device = torch.device(device)
     model = DeepSpeech2(data.model_config)
