@@ -5,9 +5,10 @@ Shapes: ``T`` output frames, ``V`` classes (blank = id 0).
 :class:`StreamDecoder` is the seam: the recognizer (:mod:`ds2ray.streaming.recognizer`) calls
 ``accept`` with each run of new frames, ``partial`` after it, and ``final`` at each endpoint, which
 ends a segment and starts the next on the same stream. A decoder keeps whatever search state it
-needs between calls: the greedy one below the best path's last class; a prefix beam search with
-KenLM its beam of prefixes and their LM states, so it plugs in as a factory
-``(Vocabulary) -> StreamDecoder`` (:data:`DecoderFactory`) without changing the recognizer.
+needs between calls: :class:`GreedyStreamDecoder` the best path's last class,
+:class:`BeamStreamDecoder` (prefix beam search + KenLM, :func:`beam_stream_decoder`) its beam of
+prefixes and their LM states. A decoder plugs in as a factory ``(Vocabulary) -> StreamDecoder``
+(:data:`DecoderFactory`) without changing the recognizer.
 
 :class:`GreedyStreamDecoder` gives, over a whole stream, exactly the labels offline greedy decoding
 (:class:`~ds2ray.decode.greedy.GreedyDecoder`) gives on the same log-probs: the best path's last
@@ -17,13 +18,17 @@ endpoint is counted once, in the segment where it starts.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
 from ds2ray.data.vocab import Vocabulary
 from ds2ray.decode.base import clean_text
-from ds2ray.decode.timestamps import BLANK_ID, Hypothesis, path_spans, word_frames
+from ds2ray.decode.timestamps import BLANK_ID, Hypothesis, align_text, path_spans, word_frames
+
+if TYPE_CHECKING:
+    from ds2ray.decode.base import DecoderConfig
+    from ds2ray.decode.beam import BeamSearchDecoder
 
 
 class StreamDecoder(Protocol):
@@ -81,3 +86,51 @@ class GreedyStreamDecoder:
         hyp = Hypothesis(text, word_frames(ids, starts - 1, ends - 1, self.vocab), len(path))
         self._path, self.ids, self._carry = [], [], self._last
         return hyp
+
+
+class BeamStreamDecoder:
+    """Prefix beam search (+ KenLM) as a :class:`StreamDecoder`, over the incremental search of
+    :meth:`BeamSearchDecoder.begin <ds2ray.decode.beam.BeamSearchDecoder.begin>`: the beam of
+    prefixes and their LM states is carried from chunk to chunk, so a segment fed in chunks gets the
+    text one call on its frames gets. Each segment is its own utterance to the LM (a new search
+    after every final). Final word frames come from the best CTC path spelling the final text
+    (:func:`~ds2ray.decode.timestamps.align_text`), over the segment's log-probs, which it keeps.
+    """
+
+    def __init__(self, decoder: "BeamSearchDecoder") -> None:
+        self.decoder = decoder
+        self.vocab = decoder.vocab
+        self._search = decoder.begin()
+        self._frames: list[np.ndarray] = []
+
+    def accept(self, log_probs: np.ndarray) -> None:
+        self._search.advance(log_probs)
+        if len(log_probs):
+            self._frames.append(np.asarray(log_probs, np.float32))
+
+    def partial(self) -> str:
+        return self._search.best()
+
+    def final(self) -> Hypothesis:
+        text = self._search.finish(1)[0][0]
+        log_probs = np.concatenate(self._frames) if self._frames else np.zeros((0, self.vocab.size), np.float32)
+        hyp = align_text(log_probs, text, self.vocab) if len(log_probs) else Hypothesis("", (), 0)
+        self._search, self._frames = self.decoder.begin(), []
+        return hyp
+
+
+def beam_stream_decoder(config: "DecoderConfig") -> DecoderFactory:
+    """A :data:`DecoderFactory` of :class:`BeamStreamDecoder` for ``config`` (``type: beam``, an
+    ``lm_path`` for KenLM): the beam decoder and its LM load once, on the first stream, and every
+    stream shares them."""
+    from ds2ray.decode.beam import BeamSearchDecoder
+
+    built: dict[int, BeamSearchDecoder] = {}
+
+    def factory(vocab: Vocabulary) -> StreamDecoder:
+        key = id(vocab)
+        if key not in built:
+            built[key] = BeamSearchDecoder(vocab, config)
+        return BeamStreamDecoder(built[key])
+
+    return factory

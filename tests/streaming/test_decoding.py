@@ -53,3 +53,41 @@ def test_a_run_split_by_chunks_and_by_an_endpoint_is_one_label():
 def test_wrong_shapes_are_refused():
     with pytest.raises(ValueError, match=f"expected \\(T, {VOCAB.size}\\)"):
         GreedyStreamDecoder(VOCAB).accept(np.zeros((3, 5), np.float32))
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory, kenlm_ready):
+    from itertools import islice
+
+    from ds2ray.data.english_text import builtin_sentences
+    from ds2ray.testing.lm import build_tiny_lm
+
+    sentences = [*islice(builtin_sentences(), 300), "the cat sat on the mat", "open the door"]
+    return build_tiny_lm(tmp_path_factory.mktemp("lm"), sentences)
+
+
+def test_beam_with_lm_in_chunks_equals_one_call_and_each_segment_is_an_utterance(tiny_lm):
+    from ds2ray.decode.base import DecoderConfig
+    from ds2ray.decode.beam import BeamSearchDecoder
+    from ds2ray.streaming.decoding import beam_stream_decoder
+    from ds2ray.testing.logprobs import synthetic_log_probs
+
+    rng = np.random.default_rng(0)
+    config = DecoderConfig(type="beam", beam_width=16, lm_path=str(tiny_lm.model_path), alpha=0.8, beta=1.0)
+    a = synthetic_log_probs("the cat sat on the mat", VOCAB, rng, "confusable", confusion=0.3)
+    b = synthetic_log_probs("open the door", VOCAB, rng, "confusable", confusion=0.3)
+    offline = BeamSearchDecoder(VOCAB, config)
+    factory = beam_stream_decoder(config)
+    decoder = factory(VOCAB)
+    partials = []
+    for start in range(0, len(a), 7):
+        decoder.accept(a[start: start + 7])
+        partials.append(decoder.partial())
+    first = decoder.final()
+    for start in range(0, len(b), 5):
+        decoder.accept(b[start: start + 5])
+    second = decoder.final()
+    assert first.text == offline.decode(a) and second.text == offline.decode(b)
+    assert partials[-1].replace(" ", "") == first.text.replace(" ", "") and partials[0] != partials[-1]
+    assert " ".join(w.word for w in first.words) == first.text and first.frames == len(a)
+    assert factory(VOCAB).decoder is decoder.decoder  # one beam decoder (and LM) for every stream

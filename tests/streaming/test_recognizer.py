@@ -118,3 +118,15 @@ def test_bad_input_is_refused_with_a_reason(online_model, tmp_path):
     stream.finish()
     with pytest.raises(RuntimeError, match="new stream"):
         stream.accept(np.zeros(100, np.float32))
+
+
+def test_a_beam_decoder_plugs_in_and_equals_offline_beam(online_model, speech, offline_log_probs):
+    from ds2ray.decode.base import DecoderConfig
+    from ds2ray.decode.beam import BeamSearchDecoder
+    from ds2ray.streaming import beam_stream_decoder
+
+    config = DecoderConfig(type="beam", beam_width=8)
+    recognizer = StreamingRecognizer(online_model, NO_ENDPOINTS, decoder=beam_stream_decoder(config))
+    _, events, _ = run(recognizer, speech, 4000)
+    assert events[-1].kind == "final" and events[-1].text
+    assert events[-1].text == BeamSearchDecoder(online_model.vocab, config).decode(offline_log_probs)
