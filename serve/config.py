@@ -164,10 +164,15 @@ class ServeConfig(DecoderSettings):
         from ds2ray.model.checkpoint import CheckpointError, model_file
         from ds2ray.pretrained import decoder_defaults
 
+        from ds2ray.inference.model import resolve_backend
+
         try:
-            file = model_file(cfg.checkpoint)  # a shipped model's name resolves here
+            onnx = resolve_backend(cfg.checkpoint, cfg.backend) == "onnx"  # a file from `ds2ray export`
+            file = cfg.checkpoint if onnx else model_file(cfg.checkpoint)  # a shipped model's name resolves here
         except CheckpointError as err:
             raise ConfigError(f"ServeConfig.checkpoint: {err}") from err
+        if onnx and not fileio.exists(file):
+            raise ConfigError(f"{cfg.checkpoint}: no such ONNX model (write one with `ds2ray export`)")
         if not fileio.exists(file):
             raise ConfigError(f"{cfg.checkpoint}: no checkpoint there (expected a folder with model.pt, or the .pt "
                               "file itself)")
