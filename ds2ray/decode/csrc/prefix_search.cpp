@@ -56,8 +56,55 @@ inline size_t mix(uint64_t x) {  // splitmix64 finaliser
   return size_t(x ^ (x >> 31));
 }
 
-struct Hash64 {
-  size_t operator()(uint64_t x) const { return mix(x); }
+// Open addressing with linear probing, keys packed (a << 32 | b) with a, b < 2^31: the lookups of
+// the inner loop (child of a partial word, child of a text, LM answers) without std::unordered_map's
+// bucket division and pointer chasing.
+template <class V>
+class FlatMap {
+ public:
+  FlatMap() { rehash(64); }
+  const V* find(uint64_t key) const {
+    size_t h = mix(key) & mask_;
+    while (true) {
+      const Slot& s = slots_[h];
+      if (s.key == key) return &s.val;
+      if (s.key == EMPTY) return nullptr;
+      h = (h + 1) & mask_;
+    }
+  }
+  void insert(uint64_t key, const V& val) {  // key must be absent
+    if ((size_ + 1) * 2 > slots_.size()) rehash(slots_.size() * 2);
+    place(key, val);
+    ++size_;
+  }
+  size_t size() const { return size_; }
+  void clear() {
+    slots_.assign(64, Slot{EMPTY, V{}});
+    mask_ = 63;
+    size_ = 0;
+  }
+
+ private:
+  static constexpr uint64_t EMPTY = ~uint64_t(0);
+  struct Slot {
+    uint64_t key;
+    V val;
+  };
+  void place(uint64_t key, const V& val) {
+    size_t h = mix(key) & mask_;
+    while (slots_[h].key != EMPTY) h = (h + 1) & mask_;
+    slots_[h] = Slot{key, val};
+  }
+  void rehash(size_t n) {
+    std::vector<Slot> old;
+    old.swap(slots_);
+    slots_.assign(n, Slot{EMPTY, V{}});
+    mask_ = n - 1;
+    for (const Slot& s : old)
+      if (s.key != EMPTY) place(s.key, s.val);
+  }
+  std::vector<Slot> slots_;
+  size_t mask_ = 0, size_ = 0;
 };
 
 // Open addressing, cleared in O(1) by a generation stamp: the per-frame merge table.
@@ -118,8 +165,8 @@ struct PartNode {
 };
 
 struct LmEntry {
-  double raw;  // KenLM BaseScore (log10)
-  int end_state;
+  double raw = 0.0;  // KenLM BaseScore (log10)
+  int end_state = 0;
 };
 
 class Core {
@@ -174,14 +221,13 @@ class Core {
 
   int child_part(int part, int label) {
     auto key = pack(uint32_t(part), uint32_t(label));
-    auto it = part_children_.find(key);
-    if (it != part_children_.end()) return it->second;
+    if (const int* hit = part_children_.find(key)) return *hit;
     int id = int(parts_.size());
     const PartNode& p = parts_[part];
     // START labels begin a new word of one character; CHAR labels extend the current one
     int len = kinds_[label] == START ? 1 : p.len + 1;
     parts_.push_back(PartNode{part, len, -1, -1, p.text + label_text_[label]});
-    part_children_.emplace(key, id);
+    part_children_.insert(key, id);
     return id;
   }
   int start_part(int label) const { return start_part_[label]; }
@@ -220,7 +266,7 @@ class Core {
   }
 
   // The LM's answer for `word` after `state`; `unk` receives pyctcdecode's unknown-word flag.
-  const LmEntry& lm_lookup(int state, int word, bool& unk) {
+  LmEntry lm_lookup(int state, int word, bool& unk) {
     if (word_key_[word] < 0) {
       py::tuple info = lm_word_(py::str(word_text_[word]));
       word_key_[word] = info[0].cast<bool>() ? word : unk_word_;
@@ -229,18 +275,17 @@ class Core {
     unk = word_unk_[word] == 1;
     int w = word_key_[word];
     auto key = pack(uint32_t(state), uint32_t(w));
-    auto it = lm_cache_.find(key);
-    if (it != lm_cache_.end()) return it->second;
+    if (const LmEntry* hit = lm_cache_.find(key)) return *hit;
     py::tuple r = lm_score_(state, py::str(word_text_[w]));
     LmEntry e{r[0].cast<double>(), r[1].cast<int>()};
-    return lm_cache_.emplace(key, e).first->second;
+    lm_cache_.insert(key, e);
+    return e;
   }
 
   double end_score(int state) {
-    auto it = end_cache_.find(uint64_t(state));
-    if (it != end_cache_.end()) return it->second;
+    if (const double* hit = end_cache_.find(uint64_t(state))) return *hit;
     double v = lm_end_(state).cast<double>();
-    end_cache_.emplace(uint64_t(state), v);
+    end_cache_.insert(uint64_t(state), v);
     return v;
   }
 
@@ -276,14 +321,14 @@ class Core {
   std::vector<std::string> label_text_;
   std::vector<int> start_part_;
   std::vector<PartNode> parts_;
-  std::unordered_map<uint64_t, int, Hash64> part_children_;
+  FlatMap<int> part_children_;
   std::unordered_map<std::string, int> words_;
   std::vector<std::string> word_text_;
   std::vector<int> word_key_;  // word id to score with (itself, or <unk> when KenLM lacks it)
   std::vector<int8_t> word_unk_;
   std::vector<std::string> unigrams_;
-  std::unordered_map<uint64_t, LmEntry, Hash64> lm_cache_;
-  std::unordered_map<uint64_t, double, Hash64> end_cache_;
+  FlatMap<LmEntry> lm_cache_;
+  FlatMap<double> end_cache_;
 };
 
 // Hotword phrases: a trie over word ids. A hotword state is the set of trie nodes (sorted ids) that
@@ -329,8 +374,7 @@ class Hotwords {
   // (state after finishing `word` in `state`, bonus of the phrases that end there)
   std::pair<int, double> advance(int state, int word) {
     auto key = pack(uint32_t(state), uint32_t(word));
-    auto it = trans_.find(key);
-    if (it != trans_.end()) return it->second;
+    if (const auto* hit = trans_.find(key)) return *hit;
     std::vector<int> next;
     double bonus = 0.0;
     auto step = [&](int n) {
@@ -346,15 +390,14 @@ class Hotwords {
       if (!nodes_[n].children.empty()) active.push_back(n);
     int sid = intern(active);
     auto r = std::make_pair(sid, bonus);
-    trans_.emplace(key, r);
+    trans_.insert(key, r);
     return r;
   }
 
   // Bonus of a partial word `part` after hotword state `state`; NaN when no phrase continues so.
   double partial(int state, int part) {
     auto key = pack(uint32_t(state), uint32_t(part));
-    auto it = partial_cache_.find(key);
-    if (it != partial_cache_.end()) return it->second;
+    if (const double* hit = partial_cache_.find(key)) return *hit;
     const PartNode& p = core_->part(part);
     double best = std::numeric_limits<double>::quiet_NaN();
     auto consider = [&](int n) {
@@ -370,7 +413,7 @@ class Hotwords {
     };
     for (int n : states_[state]) consider(n);
     if (p.len > 0) consider(0);
-    partial_cache_.emplace(key, best);
+    partial_cache_.insert(key, best);
     return best;
   }
 
@@ -407,8 +450,8 @@ class Hotwords {
   std::vector<Node> nodes_;
   std::vector<std::vector<int>> states_;
   std::map<std::vector<int>, int> state_ids_;
-  std::unordered_map<uint64_t, std::pair<int, double>, Hash64> trans_;
-  std::unordered_map<uint64_t, double, Hash64> partial_cache_;
+  FlatMap<std::pair<int, double>> trans_;
+  FlatMap<double> partial_cache_;
 };
 
 struct TextNode {
@@ -510,7 +553,7 @@ class Search {
       if (core_->has_lm()) {
         const TextNode& parent = texts_[f.parent];
         bool is_unk = false;
-        const LmEntry& e = core_->lm_lookup(parent.lm_state, f.word, is_unk);
+        const LmEntry e = core_->lm_lookup(parent.lm_state, f.word, is_unk);
         double s = e.raw;
         if (is_unk && !(hot_ && hot_->knows(f.word))) s += unk_;
         s = s + core_->end_score(e.end_state);
@@ -565,11 +608,10 @@ class Search {
 
   int text_child(int text, int word) {
     auto key = pack(uint32_t(text), uint32_t(word));
-    auto it = text_children_.find(key);
-    if (it != text_children_.end()) return it->second;
+    if (const int* hit = text_children_.find(key)) return *hit;
     int id = int(texts_.size());
     texts_.push_back(TextNode{text, word});
-    text_children_.emplace(key, id);
+    text_children_.insert(key, id);
     return id;
   }
 
@@ -582,7 +624,7 @@ class Search {
     TextNode& n = texts_[id];
     if (core_->has_lm()) {
       bool is_unk = false;
-      const LmEntry& e = core_->lm_lookup(parent.lm_state, n.word, is_unk);
+      const LmEntry e = core_->lm_lookup(parent.lm_state, n.word, is_unk);
       double s = e.raw;
       if (is_unk && !(hot_ && hot_->knows(n.word))) s += unk_;  // hotwords are words, known or not
       n.lm = parent.lm + (alpha_ * s * core_->log_base() + beta_);
@@ -717,7 +759,7 @@ class Search {
   int history_n_;
   int64_t frames_ = 0;
   std::vector<TextNode> texts_;
-  std::unordered_map<uint64_t, int, Hash64> text_children_;
+  FlatMap<int> text_children_;
   std::vector<std::vector<int>> tails_;
   std::map<std::vector<int>, int> tail_ids_;
   std::vector<Beam> beams_;
