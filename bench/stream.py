@@ -106,7 +106,8 @@ def sustained(recognizer: StreamingRecognizer, audio: np.ndarray, chunk: int, ma
     while n <= max_streams:
         row = level(recognizer, audio, chunk, n)
         tried.append(row)
-        print(f"  sustain: {n:>3} streams  p50 {row['p50_ms']:>7.1f} ms  behind {row['max_behind_s']:.3f} s", flush=True)
+        print(f"  sustain: {n:>3} streams  p50 {row['p50_ms']:>7.1f} ms  behind {row['max_behind_s']:.3f} s",
+              flush=True)
         if row["p50_ms"] > TARGET_P50_MS or row["max_behind_s"] > chunk / recognizer.sample_rate:
             break
         best, n = n, n * 2

@@ -21,8 +21,9 @@ def make_untrained_checkpoint(path: str, vocab: Vocabulary | None = None,
 
     The weights are those of ``DeepSpeech2`` right after ``torch.manual_seed(seed)``; the vocabulary
     defaults to English and the features to the preset's; ``model_changes`` replace fields of the
-    preset's :class:`~ds2ray.model.config.ModelConfig` (``bidirectional=False``: a streamable one). Normaliser stats are the identity (mean 0,
-    std 1). Loads with :func:`ds2ray.inference.model.load_acoustic_model`.
+    preset's :class:`~ds2ray.model.config.ModelConfig` (``bidirectional=False``: a streamable one).
+    Normaliser stats are the identity (mean 0, std 1). Loads with
+    :func:`ds2ray.inference.model.load_acoustic_model`.
     """
     from ds2ray.model.checkpoint import save_checkpoint
     from ds2ray.model.config import get_preset
