@@ -396,8 +396,11 @@ class Hotwords {
 
   // Bonus of a partial word `part` after hotword state `state`; NaN when no phrase continues so.
   double partial(int state, int part) {
+    // nothing under way (most prefixes): a dense table by partial word, else a hash table
+    if (state == 0 && size_t(part) < root_partial_.size() && root_known_[part]) return root_partial_[part];
     auto key = pack(uint32_t(state), uint32_t(part));
-    if (const double* hit = partial_cache_.find(key)) return *hit;
+    if (state != 0)
+      if (const double* hit = partial_cache_.find(key)) return *hit;
     const PartNode& p = core_->part(part);
     double best = std::numeric_limits<double>::quiet_NaN();
     auto consider = [&](int n) {
@@ -413,7 +416,17 @@ class Hotwords {
     };
     for (int n : states_[state]) consider(n);
     if (p.len > 0) consider(0);
-    partial_cache_.insert(key, best);
+    if (state == 0) {
+      if (size_t(part) >= root_partial_.size()) {
+        size_t n = std::max<size_t>(size_t(part) + 1, root_partial_.size() * 2);
+        root_partial_.resize(n, 0.0);
+        root_known_.resize(n, 0);
+      }
+      root_partial_[part] = best;
+      root_known_[part] = 1;
+    } else {
+      partial_cache_.insert(key, best);
+    }
     return best;
   }
 
@@ -452,6 +465,8 @@ class Hotwords {
   std::map<std::vector<int>, int> state_ids_;
   FlatMap<std::pair<int, double>> trans_;
   FlatMap<double> partial_cache_;
+  std::vector<double> root_partial_;
+  std::vector<uint8_t> root_known_;
 };
 
 struct TextNode {
