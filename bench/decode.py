@@ -43,6 +43,10 @@ HOTWORD_COST_TARGET = 1.2  # time with 100 hotwords / time without
 SPEEDUP_TARGET = 1.7
 
 
+def by_name_wer(rows: list[dict], name: str) -> float:
+    return next(r["wer"] for r in rows if r["setting"] == name)
+
+
 def frame_stats(lps: list[np.ndarray], token_min_logp: float = -5.0) -> dict[str, float]:
     """How peaky: mean classes per frame at or above ``token_min_logp``; share of blank-only frames."""
     allf = np.concatenate(lps)
@@ -76,10 +80,10 @@ def bench_hotwords(sentences: list[str], n: int, rng: np.random.Generator) -> tu
     return tuple((str(p), 10.0) for p in chosen)
 
 
-def time_decoder(config, vocab, lps, engine: str = "native", warm_all: bool = False) -> tuple[list[str], float, float, str]:
+def time_decoder(config, vocab, lps, engine: str = "native") -> tuple[list[str], float, float, str]:
     """Decode in this process: (texts, cpu seconds, wall seconds, engine); LM loading excluded.
     ``engine``: ``native`` (the compiled core) or ``python`` (the Python search, the baseline).
-    Caches are warmed on the first utterance, or on all of them (``warm_all``: steady state)."""
+    Caches are warmed on the first utterance only."""
     from ds2ray.decode import build_decoder, native
 
     old = os.environ.get(native.ENV_SWITCH)
@@ -92,11 +96,30 @@ def time_decoder(config, vocab, lps, engine: str = "native", warm_all: bool = Fa
         else:
             os.environ[native.ENV_SWITCH] = old
     used = getattr(dec, "engine", "greedy")
-    for lp in lps if warm_all else lps[:1]:  # warm caches
-        dec.decode(lp)
+    dec.decode(lps[0])  # warm caches
     c0, w0 = time.process_time(), time.perf_counter()
     texts = dec.decode_batch(lps)
     return texts, time.process_time() - c0, time.perf_counter() - w0, used
+
+
+def time_hotwords(config, hotwords, vocab, lps, rounds: int = 3) -> tuple[float, float, list[str]]:
+    """CPU seconds per pass without and with ``hotwords``, in the steady state: both decoders warmed
+    on every utterance, then ``rounds`` passes each, alternating (load drifts hit both alike).
+    Also the texts with hotwords."""
+    from ds2ray.decode import build_decoder
+
+    plain, boosted = build_decoder(config, vocab), build_decoder(config.replace(hotwords=hotwords), vocab)
+    texts = [boosted.decode(lp) for lp in lps]
+    for lp in lps:
+        plain.decode(lp)
+    spent = [0.0, 0.0]
+    for _ in range(rounds):
+        for i, dec in enumerate((plain, boosted)):
+            c0 = time.process_time()
+            for lp in lps:
+                dec.decode(lp)
+            spent[i] += time.process_time() - c0
+    return spent[0] / rounds, spent[1] / rounds, texts
 
 
 def time_parallel(config, vocab, lps, workers: int) -> tuple[float, float]:
@@ -159,28 +182,25 @@ def main() -> None:
     lm_kw = {"lm_path": lm, "alpha": 0.5, "beta": 1.0}
     beam_lm = DecoderConfig(type="beam", beam_width=100, **lm_kw)
     hotwords = bench_hotwords(lm_sentences, 100, np.random.default_rng(args.seed + 1))
-    # (name, config, log-probs, audio seconds, engine, baseline row name, warm on all utterances)
+    # (name, config, log-probs, audio seconds, engine, baseline row name)
     settings = [
-        ("greedy", DecoderConfig(type="greedy"), lps, audio_s, "native", None, False),
-        ("beam100+lm, python (baseline)", beam_lm, lps, audio_s, "python", None, False),
-        ("beam100", DecoderConfig(type="beam", beam_width=100), lps, audio_s, "native", None, False),
-        ("beam100+lm", beam_lm, lps, audio_s, "native", "beam100+lm, python (baseline)", False),
-        # the hotword cost: both rows in the steady state (every cache warmed on the whole set first)
-        ("beam100+lm, warm", beam_lm, lps, audio_s, "native", "beam100+lm, python (baseline)", True),
-        ("beam100+lm+100 hotwords, warm", beam_lm.replace(hotwords=hotwords), lps, audio_s, "native", None, True),
-        ("beam500", DecoderConfig(type="beam", beam_width=500), lps, audio_s, "native", None, False),
-        ("beam500+lm", DecoderConfig(type="beam", beam_width=500, **lm_kw), lps, audio_s, "native", None, False),
+        ("greedy", DecoderConfig(type="greedy"), lps, audio_s, "native", None),
+        ("beam100+lm, python (baseline)", beam_lm, lps, audio_s, "python", None),
+        ("beam100", DecoderConfig(type="beam", beam_width=100), lps, audio_s, "native", None),
+        ("beam100+lm", beam_lm, lps, audio_s, "native", "beam100+lm, python (baseline)"),
+        ("beam500", DecoderConfig(type="beam", beam_width=500), lps, audio_s, "native", None),
+        ("beam500+lm", DecoderConfig(type="beam", beam_width=500, **lm_kw), lps, audio_s, "native", None),
     ]
     if not args.checkpoint:  # a stress case: a weak model whose frames split over 2-3 classes
         weak = [synthetic_log_probs(s, vocab, rng, "uncertain") for s in refs]
         weak_s = sum(len(x) for x in weak) / FRAMES_PER_SECOND
-        settings += [("beam100+lm, uncertain, python (baseline)", beam_lm, weak, weak_s, "python", None, False),
+        settings += [("beam100+lm, uncertain, python (baseline)", beam_lm, weak, weak_s, "python", None),
                      ("beam100+lm, uncertain model", beam_lm, weak, weak_s, "native",
-                      "beam100+lm, uncertain, python (baseline)", False)]
+                      "beam100+lm, uncertain, python (baseline)")]
     rows = []
     texts_of: dict[str, list[str]] = {}
-    for name, cfg, mats, seconds, engine, baseline, warm_all in settings:
-        texts, cpu, wall, used = time_decoder(cfg, vocab, mats, engine, warm_all)
+    for name, cfg, mats, seconds, engine, baseline in settings:
+        texts, cpu, wall, used = time_decoder(cfg, vocab, mats, engine)
         texts_of[name] = texts
         row = {"setting": name, "engine": used, "decoder": cfg.to_spec(), "audio_s": round(seconds, 1),
                **frame_stats(mats), "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
@@ -188,8 +208,16 @@ def main() -> None:
         if baseline is not None:
             row["same_texts_as_baseline"] = texts == texts_of[baseline]
         rows.append(row)
-    by_name = {r["setting"]: r for r in rows}
-    hot_cost = by_name["beam100+lm+100 hotwords, warm"]["cpu_s"] / max(by_name["beam100+lm, warm"]["cpu_s"], 1e-9)
+    # the hotword cost, in the steady state (every cache warm): 100 hotwords against none
+    cpu_none, cpu_hot, hot_texts = time_hotwords(beam_lm, hotwords, vocab, lps)
+    for name, cfg, cpu, texts in (("beam100+lm, warm", beam_lm, cpu_none, None),
+                                  ("beam100+lm+100 hotwords, warm", beam_lm.replace(hotwords=hotwords), cpu_hot,
+                                   hot_texts)):
+        rows.append({"setting": name, "engine": "native", "decoder": cfg.to_spec(), "audio_s": round(audio_s, 1),
+                     **stats, "cpu_s": round(cpu, 3), "wall_s": None,
+                     "x_real_time_per_core": round(audio_s / max(cpu, 1e-9), 1),
+                     "wer": round(wer(refs, texts).rate, 4) if texts is not None else by_name_wer(rows, "beam100+lm")})
+    hot_cost = cpu_hot / max(cpu_none, 1e-9)
     cfg = beam_lm
     many = lps * max(1, args.parallel_repeat)
     wall1, cpu1 = time_parallel(cfg, vocab, many, 1)
@@ -207,7 +235,8 @@ def main() -> None:
         target = TARGETS.get(r["setting"])
         mark = "" if target is None else f"{'>=' if r['x_real_time_per_core'] >= target else '< '}{target:.0f}"
         same = {True: "yes", False: "NO"}.get(r.get("same_texts_as_baseline"), "")
-        print(f"{r['setting']:<42}{r['engine']:>8}{r['cpu_s']:>9.2f}{r['wall_s']:>9.2f}"
+        wall = "" if r["wall_s"] is None else f"{r['wall_s']:.2f}"
+        print(f"{r['setting']:<42}{r['engine']:>8}{r['cpu_s']:>9.2f}{wall:>9}"
               f"{r['x_real_time_per_core']:>18.0f}{r['wer']:>8.3f}{mark:>9}{same:>12}")
     print(f"\n100 hotwords cost {hot_cost:.2f}x the time of none (target <= {HOTWORD_COST_TARGET})")
     print(f"\nparallel beam100+lm: 1 worker {wall1:.2f} s, 2 workers {wall2:.2f} s wall -> speedup "
