@@ -1,156 +1,233 @@
-"""Latency and throughput of the transcription service over HTTP, batching on vs off, in one run.
+"""Transcription service over HTTP: latency at concurrency 1 with greedy and with beam + LM, where the
+time goes, the torch backend against the onnx one, and the batching gain at concurrency 32, in one run.
 
-5 s clips (WAV, 16 kHz) are POSTed to ``/transcribe`` on 127.0.0.1 at concurrency 1, 8 and 32;
-each level reports p50/p99 latency and requests (and audio seconds) per second. Without
-``--checkpoint`` an untrained checkpoint of the ``demo`` preset is built: latency does not depend
-on the weights. Greedy decoding. Targets: p50 <= 150 ms at concurrency 1 on CPU; batching >= 2x
-the throughput of one-at-a-time at concurrency 32.
+A 5 s clip (real speech from ``../shared/data`` when present, else a synthetic speech-like signal;
+16 kHz WAV) is POSTed to ``/transcribe`` on 127.0.0.1. For each backend (torch on the checkpoint,
+onnxruntime on its ``ds2ray export``; ``auto`` picks it from the ``.onnx`` suffix) and each decoder
+(greedy; beam + the shipped model's KenLM and tuned alpha/beta, or ``--lm``/``--tuned``) one server
+runs with batching on; each reports p50/p99 latency and throughput at concurrency 1 and 32, and the
+medians of the server's own timing split (``timing`` in every answer): audio decoding, model
+(features + network), CTC decode/search, queue (the rest of the wall time: HTTP, Serve routing,
+batch wait). Targets: p50 <= 60 ms at concurrency 1 on CPU, greedy and beam + LM; throughput at
+concurrency 32 >= 3x that at concurrency 1.
 
-    python bench/serve.py [--checkpoint C] [--requests 0] [--out bench/results/serve.json]
+    python -m bench.serve [--checkpoint en] [--clip-seconds 5] [--requests 40] [--out bench/results/serve.json]
+
+(``python bench/serve.py`` re-runs itself that way: run as a file, ``bench/`` would come first on
+the import path and this file would stand in for the ``serve`` package.)
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import sys
-import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import numpy as np
+if __name__ == "__main__" and not __package__:  # run as a file: re-run as a module from the repo root
+    _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    os.chdir(_ROOT)
+    os.execv(sys.executable, [sys.executable, "-m", "bench.serve", *sys.argv[1:]])
 
-# `python bench/serve.py` puts bench/ first on sys.path, where this file would shadow the `serve` package
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+import argparse  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+#: Server-side timing fields (``timing`` of a ``/transcribe`` answer) summarised per run, in ms.
+TIMING_FIELDS = ("audio_decode_ms", "model_ms", "ctc_decode_ms", "queue_ms", "total_ms")
+P50_TARGET_MS = 60.0
+BATCHING_TARGET = 3.0
+SHARED_DATA = Path(os.environ.get("DS2RAY_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
-def demo_checkpoint(folder: str) -> str:
-    """An untrained ``demo``-preset checkpoint (identity normaliser)."""
-    from ds2ray.testing.checkpoints import make_untrained_checkpoint
 
-    return make_untrained_checkpoint(folder, preset="demo")
-
-
-def clip_bytes(seconds: float, rate: int = 16000) -> bytes:
-    import io
-
+def speech_clip(seconds: float, rate: int = 16000) -> tuple[np.ndarray, str]:
+    """``seconds`` of real speech (speechbrain clips joined) when the shared data is there, else a
+    seeded speech-like signal; and where it came from."""
     import soundfile as sf
 
+    manifest = SHARED_DATA / "speechbrain" / "manifest.jsonl"
+    if manifest.is_file():
+        pieces, total = [], 0
+        for line in manifest.read_text().splitlines():
+            audio, sr = sf.read(str(manifest.parent / json.loads(line)["audio_filepath"]), dtype="float32")
+            if sr == rate and audio.ndim == 1:
+                pieces.append(audio)
+                total += len(audio)
+            if total >= seconds * rate:
+                return np.concatenate(pieces)[: int(seconds * rate)], f"real speech ({manifest.parent.name})"
     from ds2ray.testing.signals import speechlike
 
+    return speechlike(seconds, rate, seed=3), "synthetic speech-like signal"
+
+
+def wav_bytes(audio: np.ndarray, rate: int = 16000) -> bytes:
+    import soundfile as sf
+
     buf = io.BytesIO()
-    sf.write(buf, speechlike(seconds, rate, seed=3), rate, format="WAV", subtype="PCM_16")
+    sf.write(buf, audio, rate, format="WAV", subtype="PCM_16")
     return buf.getvalue()
 
 
 def load(url: str, data: bytes, concurrency: int, n: int) -> dict:
-    """``n`` POSTs with ``concurrency`` in flight; latencies in ms and throughput."""
-    import threading
-
+    """``n`` POSTs with ``concurrency`` in flight (after one warm-up round): client latencies, throughput,
+    and the medians of the server's timing split."""
     import requests
 
     local = threading.local()
 
-    def one(_: int) -> tuple[float, int, int]:
+    def one(_: int) -> tuple[float, int, dict]:
         if not hasattr(local, "session"):
             local.session = requests.Session()
         t0 = time.perf_counter()
         r = local.session.post(f"{url}/transcribe", data=data, headers={"Content-Type": "audio/wav"}, timeout=300)
         ms = (time.perf_counter() - t0) * 1000
-        batch = r.json().get("timing", {}).get("batch_size", 0) if r.status_code == 200 else 0
-        return ms, r.status_code, batch
+        return ms, r.status_code, (r.json().get("timing", {}) if r.status_code == 200 else {})
 
-    with ThreadPoolExecutor(concurrency) as pool:  # warm the connections and the replica
-        list(pool.map(one, range(concurrency)))
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(concurrency)))  # warm the connections and the replica
         t0 = time.perf_counter()
         results = list(pool.map(one, range(n)))
         wall = time.perf_counter() - t0
     lat = np.array([r[0] for r in results])
-    errors = sum(1 for r in results if r[1] != 200)
-    return {"concurrency": concurrency, "requests": n, "errors": errors,
+    timings = [r[2] for r in results if r[2]]
+    split = {f: round(float(np.median([t.get(f, 0.0) for t in timings])), 1) if timings else None
+             for f in TIMING_FIELDS}
+    return {"concurrency": concurrency, "requests": n, "errors": sum(1 for r in results if r[1] != 200),
             "p50_ms": round(float(np.percentile(lat, 50)), 1), "p99_ms": round(float(np.percentile(lat, 99)), 1),
-            "mean_ms": round(float(lat.mean()), 1), "throughput_rps": round(n / wall, 2),
-            "mean_batch": round(float(np.mean([r[2] for r in results])), 2)}
+            "throughput_rps": round(n / wall, 2),
+            "mean_batch": round(float(np.mean([t.get("batch_size", 0) for t in timings])), 2) if timings else 0.0,
+            "server_median": split}
+
+
+def beam_settings(checkpoint: str, lm: str | None, tuned: str | None) -> dict | None:
+    """ServeConfig fields for beam + LM: ``--lm``/``--tuned``, else a shipped model's own; None: no LM."""
+    if lm:
+        return {"decoder": "beam", "lm_path": lm, "tuned": tuned}
+    from ds2ray import pretrained
+
+    shipped = pretrained.find(checkpoint)
+    if shipped is None or shipped.lm_path is None:
+        return None
+    return {"decoder": "beam", "lm_path": str(shipped.lm_path),
+            "tuned": str(shipped.tuned_path) if shipped.tuned_path else tuned}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default=None, help="checkpoint to serve (default: untrained demo preset)")
+    parser.add_argument("--checkpoint", default="en", help="checkpoint or shipped model to serve (default en)")
+    parser.add_argument("--onnx", default=None, help="its ONNX export (default: exported now into a temp folder)")
+    parser.add_argument("--lm", default=None, help="KenLM for beam (default: the shipped model's)")
+    parser.add_argument("--tuned", default=None, help="tuned.json with alpha/beta for beam")
+    parser.add_argument("--backends", default="torch,onnx", help="backends to compare (default torch,onnx)")
     parser.add_argument("--clip-seconds", type=float, default=5.0, help="clip length (default 5)")
-    parser.add_argument("--levels", default="1,8,32", help="concurrency levels (default 1,8,32)")
-    parser.add_argument("--requests", type=int, default=0,
-                        help="requests per level (default: max(30, 4 x concurrency))")
-    parser.add_argument("--num-cpus", type=float, default=1.0, help="CPUs (torch threads) of the model replica")
+    parser.add_argument("--levels", default="1,32", help="concurrency levels (default 1,32)")
+    parser.add_argument("--requests", type=int, default=0, help="requests per level (default max(40, 4 x concurrency))")
+    parser.add_argument("--num-cpus", type=float, default=1.0, help="CPUs (threads) of the model replica (default 1)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "serve.json"))
     args = parser.parse_args()
 
     import ray
 
+    from ds2ray.inference.export import export_onnx
+    from ds2ray.raycluster import connect
     from serve.app import start_server
     from serve.config import ServeConfig
 
     tmp = tempfile.mkdtemp(prefix="bench_serve_")
-    checkpoint = args.checkpoint or demo_checkpoint(os.path.join(tmp, "demo"))
-    data = clip_bytes(args.clip_seconds)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    sources = {"torch": args.checkpoint}
+    if "onnx" in backends:
+        sources["onnx"] = args.onnx or export_onnx(args.checkpoint, os.path.join(tmp, "model.onnx")).path
+    audio, clip_source = speech_clip(args.clip_seconds)
+    data = wav_bytes(audio)
     levels = [int(x) for x in args.levels.split(",")]
-    from ds2ray.raycluster import connect
+    decoders = {"greedy": {"decoder": "greedy"}}
+    beam = beam_settings(args.checkpoint, args.lm, args.tuned)
+    if beam is None:
+        print("no LM (not a shipped model and no --lm): beam + LM skipped", flush=True)
+    else:
+        decoders["beam+lm"] = beam
 
     connect(max(2, os.cpu_count() or 2), include_dashboard=False, log_to_driver=False,
             temp_dir=os.path.join(tmp, "ray"))
     load_before = os.getloadavg()[0]
     rows = []
     try:
-        for batching in (True, False):
-            cfg = ServeConfig(checkpoint=checkpoint, batching=batching, port=0, num_cpus=args.num_cpus,
-                              api_key_env="", name=f"bench-{'on' if batching else 'off'}",
-                              max_ongoing_requests=64)
-            server = start_server(cfg)
-            try:
-                for c in levels:
-                    n = args.requests or max(30, 4 * c)
-                    row = {"batching": batching, **load(server.url, data, c, n)}
-                    rows.append(row)
-                    print(f"batching {'on ' if batching else 'off'} c={c:>2}: p50 {row['p50_ms']:7.1f} ms  "
-                          f"p99 {row['p99_ms']:7.1f} ms  {row['throughput_rps']:6.2f} req/s  "
-                          f"mean batch {row['mean_batch']:.1f}  errors {row['errors']}", flush=True)
-            finally:
-                server.stop()
+        for backend in backends:
+            for name, settings in decoders.items():
+                cfg = ServeConfig(checkpoint=sources[backend], backend=backend, port=0, num_cpus=args.num_cpus,
+                                  api_key_env="", name=f"bench-{backend}-{name.replace('+', '-')}",
+                                  max_ongoing_requests=64, **settings)
+                server = start_server(cfg)
+                try:
+                    for c in levels:
+                        row = {"backend": backend, "decoder": name,
+                               **load(server.url, data, c, args.requests or max(40, 4 * c))}
+                        rows.append(row)
+                        s = row["server_median"]
+                        print(f"{backend:>5} {name:>7} c={c:>2}: p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f}  "
+                              f"{row['throughput_rps']:6.2f} req/s  model {s['model_ms']}  search {s['ctc_decode_ms']}  "
+                              f"queue {s['queue_ms']}  batch {row['mean_batch']:.1f}  errors {row['errors']}", flush=True)
+                finally:
+                    server.stop()
     finally:
         ray.shutdown()
 
-    def at(batching: bool, c: int) -> dict:
-        return next(r for r in rows if r["batching"] == batching and r["concurrency"] == c)
-
-    print(f"\n{'batching':>8} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7} {'audio s/s':>9} {'batch':>5}")
+    print(f"\nclip: {args.clip_seconds:g} s of {clip_source}; model replica: {args.num_cpus:g} CPU")
+    print(f"{'backend':>7} {'decoder':>7} {'conc':>4} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>6} {'decode':>7} "
+          f"{'model':>7} {'search':>7} {'queue':>7} {'batch':>5}")
     for r in rows:
-        print(f"{'on' if r['batching'] else 'off':>8} {r['concurrency']:>4} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-              f"{r['throughput_rps']:>7.2f} {r['throughput_rps'] * args.clip_seconds:>9.1f} {r['mean_batch']:>5.1f}")
-    summary = {}
-    if 1 in levels:
-        summary["p50_ms_c1"] = at(True, 1)["p50_ms"]
-        summary["p50_target_met"] = summary["p50_ms_c1"] <= 150
+        s = r["server_median"]
+        print(f"{r['backend']:>7} {r['decoder']:>7} {r['concurrency']:>4} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
+              f"{r['throughput_rps']:>6.2f} {s['audio_decode_ms']:>7} {s['model_ms']:>7} {s['ctc_decode_ms']:>7} "
+              f"{s['queue_ms']:>7} {r['mean_batch']:>5.1f}")
+    print("(decode: audio decoding; model: features + network; search: CTC greedy/beam + LM; queue: the rest of the "
+          "wall time, server medians in ms)")
+
+    def at(backend: str, decoder: str, c: int) -> dict | None:
+        return next((r for r in rows if (r["backend"], r["decoder"], r["concurrency"]) == (backend, decoder, c)), None)
+
+    summary: dict = {}
     top = max(levels)
-    summary[f"batching_speedup_c{top}"] = round(at(True, top)["throughput_rps"] / at(False, top)["throughput_rps"], 2)
-    summary["speedup_target_met"] = summary[f"batching_speedup_c{top}"] >= 2.0
-    print(f"\np50 at concurrency 1: {summary.get('p50_ms_c1')} ms (target <= 150); batching speedup at "
-          f"concurrency {top}: {summary[f'batching_speedup_c{top}']}x (target >= 2)")
-    result = {"benchmark": "serve", "clip_seconds": args.clip_seconds, "decoder": "greedy",
-              "checkpoint": args.checkpoint or "untrained demo preset", "model_num_cpus": args.num_cpus,
+    for backend in backends:
+        for name in decoders:
+            one, many = at(backend, name, 1), at(backend, name, top)
+            key = f"{backend}/{name}"
+            if one:
+                summary[f"{key} p50_ms_c1"] = one["p50_ms"]
+                summary[f"{key} p50_target_met"] = one["p50_ms"] <= P50_TARGET_MS
+            if one and many and top > 1:
+                gain = round(many["throughput_rps"] / one["throughput_rps"], 2)
+                summary[f"{key} batching_gain_c{top}"] = gain
+                summary[f"{key} batching_target_met"] = gain >= BATCHING_TARGET
+    if {"torch", "onnx"} <= set(backends) and at("torch", "greedy", 1) and at("onnx", "greedy", 1):
+        t_model = at("torch", "greedy", 1)["server_median"]["model_ms"]
+        o_model = at("onnx", "greedy", 1)["server_median"]["model_ms"]
+        summary["model_ms_c1 torch/onnx"] = round(t_model / max(o_model, 1e-9), 2)
+    print()
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+    print(f"(targets: p50 <= {P50_TARGET_MS:g} ms at concurrency 1; throughput at concurrency {top} >= "
+          f"{BATCHING_TARGET:g}x concurrency 1)")
+    result = {"benchmark": "serve", "clip_seconds": args.clip_seconds, "clip": clip_source,
+              "checkpoint": args.checkpoint, "model_num_cpus": args.num_cpus,
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "load_avg_before": round(load_before, 2), "load_avg_after": round(os.getloadavg()[0], 2)},
               "rows": rows, "summary": summary}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    print(f"-> {args.out}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -196,7 +196,8 @@ def _providers(device: str) -> list[str]:
 def load_onnx_model(path: str, device: str = "cpu", threads: int | None = None) -> OnnxAcousticModel:
     """An :class:`OnnxAcousticModel` for a file written by ``ds2ray export``.
 
-    ``threads``: the session's intra-op threads (None: onnxruntime's default, one per core).
+    ``threads``: the session's intra-op threads (None: ``$OMP_NUM_THREADS`` when set, as Ray sets it to
+    a task's or actor's ``num_cpus``, else onnxruntime's default of one per core).
     Raises :class:`OnnxModelError` naming the file when it is not a readable ds2ray ONNX model.
     """
     try:
@@ -209,6 +210,8 @@ def load_onnx_model(path: str, device: str = "cpu", threads: int | None = None) 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: no warnings about unused initialisers
+    if threads is None and os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        threads = int(os.environ["OMP_NUM_THREADS"])
     if threads:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
