@@ -20,3 +20,13 @@ def test_hotwords_flag_makes_a_beam_decoder_with_phrases():
         decoder_config_for(None, decoder="greedy", hotwords="max")
     with pytest.raises(ValueError, match="item 1 'max:x'"):
         decoder_config_for(None, hotwords="max:x")
+
+
+def test_tune_takes_hotwords():
+    from ds2ray.commands import tune
+
+    parser = argparse.ArgumentParser()
+    tune.register(parser.add_subparsers())
+    args = parser.parse_args(["tune", "--checkpoint", "ckpt", "--lm", "lm.bin", "--hotwords", "new york:8"])
+    cfg = tune._decoder_base(args)
+    assert cfg.type == "beam" and cfg.hotwords == (("new york", 8.0),)
