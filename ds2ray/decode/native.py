@@ -64,13 +64,18 @@ def cache_dir() -> Path:
     return Path(base) / "ds2ray" / "ext"
 
 
-def _build_key(cxx: str) -> str:
+def _build_key() -> str:
     import pybind11
 
     h = hashlib.sha256(SOURCE.read_bytes())
-    for part in (cxx, " ".join(FLAGS), sysconfig.get_config_var("EXT_SUFFIX") or "", pybind11.__version__):
+    for part in (" ".join(FLAGS), sysconfig.get_config_var("EXT_SUFFIX") or "", pybind11.__version__):
         h.update(part.encode())
     return h.hexdigest()[:16]
+
+
+def built_path() -> Path:
+    """Where the module for this source, these flags and this Python is (or will be) cached."""
+    return cache_dir() / _build_key() / (NAME + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
 
 
 @contextlib.contextmanager
@@ -90,13 +95,13 @@ def build(verbose: bool = False) -> Path:
     Raises ``RuntimeError`` (with the compiler's output) when it cannot be built."""
     import pybind11
 
+    target = built_path()
+    if target.exists():
+        return target
     cxx = compiler()
     if cxx is None:
         raise RuntimeError("no C++ compiler found (set CXX, or install g++: `make setup` does)")
-    out_dir = cache_dir() / _build_key(cxx)
-    target = out_dir / (NAME + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
-    if target.exists():
-        return target
+    out_dir = target.parent
     with _file_lock(out_dir.with_suffix(".lock")):
         if target.exists():  # another process built it while we waited
             return target

@@ -85,3 +85,18 @@ def test_caches_stay_warm_across_utterances_and_retuning(en_lm, compiled):
     dec.reset_params(alpha=0.5, beta=1.5)
     assert [dec.decode(lp) for lp in lps] == first
     assert shared.stats()["lm_cache"] == asked  # the same utterances ask KenLM nothing new
+
+
+def test_without_a_compiler_the_python_search_takes_over(monkeypatch, tmp_path, caplog, en_lm):
+    monkeypatch.setattr(native, "_module", None)
+    monkeypatch.setattr(native, "_failed", None)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing built there
+    monkeypatch.setenv("PATH", str(tmp_path))  # and no compiler to build it
+    monkeypatch.delenv("CXX", raising=False)
+    assert native.load() is None
+    assert "no C++ compiler" in native.failure() and "slower Python search" in caplog.text
+    dec = build_decoder(DecoderConfig(type="beam", beam_width=16, lm_path=str(en_lm)), EN)
+    assert dec.engine == "python"
+    lp = random_log_probs(np.random.default_rng(0), EN, 30, 0.3)
+    monkeypatch.undo()
+    assert build_decoder(dec.config, EN).decode_beams(lp) == dec.decode_beams(lp)
