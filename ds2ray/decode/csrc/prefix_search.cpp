@@ -17,7 +17,9 @@
 //
 // Prefix = (text node, part node, last label). Text nodes (per search) are word sequences, part nodes
 // (per core) the word being spelled. Floating-point arithmetic follows the Python search operation by
-// operation (no -ffast-math, no FMA contraction), so scores are bit-identical.
+// operation (no -ffast-math, no FMA contraction). One difference: a frame's labels are visited in
+// ascending order, the Python search visits them in a Python set's order, so where three or more
+// prefixes merge the sum may round differently in the last bit (the tests allow 1e-12 relative).
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
