@@ -4,6 +4,7 @@ text, int8 within 0.01 WER, onnxruntime alone in a process without torch, clear 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -174,6 +175,7 @@ def test_en_greedy_text_identical(en_torch, dev_set, dev_fp32_text):
 def test_en_int8_wer_within_001(en_exports, dev_set, dev_fp32_text):
     int8 = load_acoustic_model(en_exports[1])
     assert int8.int8
+    assert os.path.getsize(en_exports[1]) < 0.4 * os.path.getsize(en_exports[0])  # the GRU weights are int8
     int8_text = GreedyDecoder(int8.vocab).decode_batch(int8.log_probs(dev_set[0]))
     fp32_wer, int8_wer = wer(dev_set[1], dev_fp32_text).rate, wer(dev_set[1], int8_text).rate
     assert abs(int8_wer - fp32_wer) <= 0.01, (fp32_wer, int8_wer)
