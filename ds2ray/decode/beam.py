@@ -35,7 +35,7 @@ import numpy as np
 
 from ds2ray.decode import native, prefix_search
 from ds2ray.decode.base import DecoderConfig, VocabularyMismatchError, check_log_probs, clean_text
-from ds2ray.decode.hotwords import HotwordScorer, Phrase, check_phrase, config_phrases, phrase_words
+from ds2ray.decode.hotwords import HotwordScorer, Phrase, coerce_hotwords, config_phrases, phrase_words
 from ds2ray.decode.lm_states import LmStates
 from ds2ray.decode.timestamps import Hypothesis, align_text, path_spans, word_frames
 from ds2ray.lm.load import LoadedLM, load_lm
@@ -197,12 +197,18 @@ class BeamStream:
     gives the same texts as one call (the prefixes, and a blank run cut by a chunk boundary, carry
     over); scores agree to float rounding of the dropped blank frames.
 
-    Made by :meth:`BeamSearchDecoder.begin`. The decoder's ``alpha``/``beta`` are those at ``begin``.
+    Made by :meth:`BeamSearchDecoder.begin`; the decoder's ``alpha``/``beta`` at ``begin`` hold for the
+    whole stream, and several streams may be under way at once.
     """
 
-    def __init__(self, decoder: "BeamSearchDecoder", search: Any) -> None:
+    def __init__(self, decoder: "BeamSearchDecoder", search: Any, shared_lm: Any = None) -> None:
         self._decoder = decoder
         self._search = search
+        # The Python search reads alpha/beta from pyctcdecode's LM wrapper, which every decoder on
+        # that LM shares: set this stream's before each step (the compiled search keeps its own).
+        self._shared_lm = shared_lm
+        cfg = decoder.config
+        self._params = {"alpha": cfg.alpha, "beta": cfg.beta, "unk_score_offset": cfg.unk_score_offset}
         self._blank_tail = False  # was the last frame fed a blank-only frame?
         self._dropped = 0.0  # blank log-prob of the frames compression dropped
         self.frames = 0  # frames fed so far
@@ -217,6 +223,7 @@ class BeamStream:
         self._dropped += dropped
         self.frames += len(lp)
         if len(kept):
+            self._own_params()
             self._search.advance(kept)
         return self
 
@@ -232,7 +239,12 @@ class BeamStream:
         if not self.frames:
             return [("", 0.0)]
         language = self._decoder.vocab.language
+        self._own_params()
         return [(clean_text(t, language), total + self._dropped) for t, _, total in self._search.finish(num_beams)]
+
+    def _own_params(self) -> None:
+        if self._shared_lm is not None:
+            self._shared_lm.reset_params(**self._params)
 
 
 class BeamSearchDecoder:
@@ -295,8 +307,7 @@ class BeamSearchDecoder:
     def _phrases(self, hotwords: Sequence | None) -> tuple[Phrase, ...]:
         if hotwords is None:
             return config_phrases(self.config.hotwords, self.config.hotword_weight)
-        return tuple(check_phrase(*(h if isinstance(h, (tuple, list)) else (h, self.config.hotword_weight)),
-                                  f"hotwords[{i}]") for i, h in enumerate(hotwords))
+        return coerce_hotwords(hotwords, self.config.hotword_weight)
 
     def _hotword_scorer(self, phrases: tuple[Phrase, ...]) -> Any:
         """The hotword tables for ``phrases`` (compiled or Python), built once per phrase list."""
@@ -336,6 +347,7 @@ class BeamSearchDecoder:
             search = prefix_search.PrefixSearch(
                 self._labels, lm, beam_width=cfg.beam_width, beam_prune_logp=cfg.beam_prune_logp,
                 token_min_logp=cfg.token_min_logp, prune_history=prune_history, hotwords=hot)
+            return BeamStream(self, search, shared_lm=lm)
         return BeamStream(self, search)
 
     def decode_beams(self, log_probs: np.ndarray, num_beams: int = 1, *,

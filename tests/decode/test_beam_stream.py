@@ -49,3 +49,21 @@ def test_best_partial_grows_and_empty_streams(en_lm):
     assert seen[-1] == stream.finish()[0][0] == "the cat sat on the mat"
     with pytest.raises(Exception, match="different vocabularies"):
         stream.advance(np.zeros((3, EN.size + 2), np.float32))
+
+
+@pytest.mark.parametrize("engine", ["native", "python"])
+def test_interleaved_streams_keep_their_own_weights(en_lm, monkeypatch, engine):
+    monkeypatch.setenv(native.ENV_SWITCH, "1" if engine == "native" else "0")
+    lp = synthetic_log_probs("the cat sat on the mat", EN, np.random.default_rng(4), "uncertain")
+    base = DecoderConfig(type="beam", beam_width=16, lm_path=str(en_lm))
+    a, b = build_decoder(base.replace(alpha=0.3), EN), build_decoder(base.replace(alpha=2.0), EN)
+    expected = a.decode_beams(lp), b.decode_beams(lp)
+    sa, sb = a.begin(), b.begin()
+    for start in range(0, len(lp), 5):  # one LM shared by both decoders, steps interleaved
+        sa.advance(lp[start:start + 5])
+        sb.advance(lp[start:start + 5])
+    got = sa.finish(), sb.finish()
+    for g, e in zip(got, expected):
+        assert [t for t, _ in g] == [t for t, _ in e]
+        np.testing.assert_allclose([s for _, s in g], [s for _, s in e], rtol=1e-6)
+    assert expected[0][0][1] != expected[1][0][1]
