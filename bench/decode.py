@@ -126,10 +126,10 @@ def time_parallel(config, vocab, lps, workers: int) -> tuple[float, float]:
     """(wall seconds, summed worker CPU seconds) to decode ``lps`` over ``workers`` warm processes.
     One worker runs in this process: its compiled core is made afresh, as in a new worker process
     (the earlier rows warmed this process's caches)."""
-    from ds2ray.decode import beam
+    from ds2ray.decode.beam import forget_native_cores
     from ds2ray.decode.parallel import ParallelDecoder
 
-    beam._CORES.clear()
+    forget_native_cores()
 
     with ParallelDecoder(config, vocab, num_workers=workers, backend="process" if workers > 1 else "serial") as pd:
         pd.decode(lps[: workers * 2])  # start the workers, load the LM in each

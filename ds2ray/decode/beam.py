@@ -309,22 +309,22 @@ class BeamSearchDecoder:
             return config_phrases(self.config.hotwords, self.config.hotword_weight)
         return coerce_hotwords(hotwords, self.config.hotword_weight)
 
-    def _hotword_scorer(self, phrases: tuple[Phrase, ...]) -> Any:
-        """The hotword tables for ``phrases`` (compiled or Python), built once per phrase list."""
+    def _hotword_scorer(self, phrases: tuple[Phrase, ...], core: Any) -> Any:
+        """The hotword tables for ``phrases`` (compiled ones for ``core``, else Python), built once per
+        phrase list."""
         if not phrases:
             return None
         hit = self._hotword_cache.get(phrases)
-        if hit is None:
+        if hit is None or hit[0] is not core:
             words = [(phrase_words(p, self.vocab.language), w) for p, w in phrases]
-            if self._native is not None:
-                hit = self._native.Hotwords(_native_core(self._native, self._labels, self._decoder._language_model),
-                                            [(list(ws), w) for ws, w in words])
+            if core is not None:
+                tables = self._native.Hotwords(core, [(list(ws), w) for ws, w in words])
             else:
-                hit = HotwordScorer(words)
+                tables = HotwordScorer(words)
             if len(self._hotword_cache) >= 32:
                 self._hotword_cache.clear()
-            self._hotword_cache[phrases] = hit
-        return hit
+            hit = self._hotword_cache[phrases] = (core, tables)
+        return hit[1]
 
     def begin(self, *, num_beams: int = 1, hotwords: Sequence | None = None) -> BeamStream:
         """Start decoding one utterance incrementally (:class:`BeamStream`). ``num_beams``: how many
@@ -336,11 +336,12 @@ class BeamSearchDecoder:
         self._apply_params()
         cfg = self.config
         lm = self._decoder._language_model
-        hot = self._hotword_scorer(self._phrases(hotwords))
+        core = _native_core(self._native, self._labels, lm) if self._native is not None else None
+        hot = self._hotword_scorer(self._phrases(hotwords), core)
         prune_history = num_beams == 1
-        if self._native is not None:
+        if core is not None:
             search = self._native.Search(
-                _native_core(self._native, self._labels, lm), hot, cfg.beam_width, cfg.beam_prune_logp,
+                core, hot, cfg.beam_width, cfg.beam_prune_logp,
                 cfg.token_min_logp, prune_history, cfg.alpha, cfg.beta, cfg.unk_score_offset,
                 max(1, (lm.order if lm is not None else 1) - 1))
         else:
@@ -404,6 +405,13 @@ class BeamSearchDecoder:
 # One compiled core per label set and pyctcdecode LM wrapper in the process: its caches (partial
 # words, LM answers per state and word) stay warm across decoders, utterances and alpha/beta.
 _CORES: dict[tuple, tuple[Any, Any]] = {}
+
+
+def forget_native_cores() -> None:
+    """Drop this process's compiled cores and their caches (decoders made later start cold; ones
+    alive keep theirs): for benchmarks that must compare cold starts."""
+    with _PYCTC_LOCK:
+        _CORES.clear()
 
 
 def _native_core(module: Any, labels: Sequence[str], language_model: Any) -> Any:

@@ -100,3 +100,13 @@ def test_without_a_compiler_the_python_search_takes_over(monkeypatch, tmp_path, 
     lp = random_log_probs(np.random.default_rng(0), EN, 30, 0.3)
     monkeypatch.undo()
     assert build_decoder(dec.config, EN).decode_beams(lp) == dec.decode_beams(lp)
+
+
+def test_forgotten_cores_are_rebuilt(en_lm, compiled):
+    from ds2ray.decode.beam import forget_native_cores
+
+    dec = build_decoder(DecoderConfig(type="beam", beam_width=16, lm_path=str(en_lm), hotwords=("cat",)), EN)
+    lp = random_log_probs(np.random.default_rng(8), EN, 30, 0.4)
+    before = dec.decode_beams(lp)
+    forget_native_cores()  # a cold start: the decoder's hotword tables follow the new core
+    assert dec.decode_beams(lp) == before
