@@ -5,7 +5,7 @@ A 5 s clip (real speech from ``../shared/data`` when present, else a synthetic s
 16 kHz WAV) is POSTed to ``/transcribe`` on 127.0.0.1. For each backend (torch on the checkpoint,
 onnxruntime on its ``ds2ray export``; ``auto`` picks it from the ``.onnx`` suffix) and each decoder
 (greedy; beam + the shipped model's KenLM and tuned alpha/beta, or ``--lm``/``--tuned``) one server
-runs with batching on; each reports p50/p99 latency and throughput at concurrency 1 and 32, and the
+runs with batching on (``onnx-int8``: the ``--int8`` export); each reports p50/p99 latency and throughput at concurrency 1 and 32, and the
 medians of the server's own timing split (``timing`` in every answer): audio decoding, model
 (features + network), CTC decode/search, queue (the rest of the wall time: HTTP, Serve routing,
 batch wait). Targets: p50 <= 60 ms at concurrency 1 on CPU, greedy and beam + LM; throughput at
@@ -127,7 +127,8 @@ def main() -> int:
     parser.add_argument("--onnx", default=None, help="its ONNX export (default: exported now into a temp folder)")
     parser.add_argument("--lm", default=None, help="KenLM for beam (default: the shipped model's)")
     parser.add_argument("--tuned", default=None, help="tuned.json with alpha/beta for beam")
-    parser.add_argument("--backends", default="torch,onnx", help="backends to compare (default torch,onnx)")
+    parser.add_argument("--backends", default="torch,onnx,onnx-int8",
+                        help="backends to compare: torch, onnx, onnx-int8 (its --int8 export) (default all three)")
     parser.add_argument("--clip-seconds", type=float, default=5.0, help="clip length (default 5)")
     parser.add_argument("--levels", default="1,32", help="concurrency levels (default 1,32)")
     parser.add_argument("--requests", type=int, default=0, help="requests per level (default max(40, 4 x concurrency))")
@@ -137,7 +138,7 @@ def main() -> int:
 
     import ray
 
-    from ds2ray.inference.export import export_onnx
+    from ds2ray.inference.export import export_onnx, quantize_onnx
     from ds2ray.raycluster import connect
     from serve.app import start_server
     from serve.config import ServeConfig
@@ -145,8 +146,11 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="bench_serve_")
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     sources = {"torch": args.checkpoint}
-    if "onnx" in backends:
+    if "onnx" in backends or "onnx-int8" in backends:
         sources["onnx"] = args.onnx or export_onnx(args.checkpoint, os.path.join(tmp, "model.onnx")).path
+    if "onnx-int8" in backends:
+        sources["onnx-int8"] = os.path.join(tmp, "model.int8.onnx")
+        quantize_onnx(sources["onnx"], sources["onnx-int8"])
     audio, clip_source = speech_clip(args.clip_seconds)
     data = wav_bytes(audio)
     levels = [int(x) for x in args.levels.split(",")]
@@ -164,7 +168,7 @@ def main() -> int:
     try:
         for backend in backends:
             for name, settings in decoders.items():
-                cfg = ServeConfig(checkpoint=sources[backend], backend=backend, port=0, num_cpus=args.num_cpus,
+                cfg = ServeConfig(checkpoint=sources[backend], backend=backend.split("-")[0], port=0, num_cpus=args.num_cpus,
                                   api_key_env="", name=f"bench-{backend}-{name.replace('+', '-')}",
                                   max_ongoing_requests=64, **settings)
                 server = start_server(cfg)
@@ -174,7 +178,7 @@ def main() -> int:
                                **load(server.url, data, c, args.requests or max(40, 4 * c))}
                         rows.append(row)
                         s = row["server_median"]
-                        print(f"{backend:>5} {name:>7} c={c:>2}: p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f}  "
+                        print(f"{backend:>9} {name:>7} c={c:>2}: p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f}  "
                               f"{row['throughput_rps']:6.2f} req/s  model {s['model_ms']}  search {s['ctc_decode_ms']}  "
                               f"queue {s['queue_ms']}  batch {row['mean_batch']:.1f}  errors {row['errors']}", flush=True)
                 finally:
@@ -183,11 +187,11 @@ def main() -> int:
         ray.shutdown()
 
     print(f"\nclip: {args.clip_seconds:g} s of {clip_source}; model replica: {args.num_cpus:g} CPU")
-    print(f"{'backend':>7} {'decoder':>7} {'conc':>4} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>6} {'decode':>7} "
+    print(f"{'backend':>9} {'decoder':>7} {'conc':>4} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>6} {'decode':>7} "
           f"{'model':>7} {'search':>7} {'queue':>7} {'batch':>5}")
     for r in rows:
         s = r["server_median"]
-        print(f"{r['backend']:>7} {r['decoder']:>7} {r['concurrency']:>4} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
+        print(f"{r['backend']:>9} {r['decoder']:>7} {r['concurrency']:>4} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
               f"{r['throughput_rps']:>6.2f} {s['audio_decode_ms']:>7} {s['model_ms']:>7} {s['ctc_decode_ms']:>7} "
               f"{s['queue_ms']:>7} {r['mean_batch']:>5.1f}")
     print("(decode: audio decoding; model: features + network; search: CTC greedy/beam + LM; queue: the rest of the "
@@ -218,7 +222,10 @@ def main() -> int:
         print(f"{key}: {value}")
     print(f"(targets: p50 <= {P50_TARGET_MS:g} ms at concurrency 1; throughput at concurrency {top} >= "
           f"{BATCHING_TARGET:g}x concurrency 1)")
-    result = {"benchmark": "serve", "clip_seconds": args.clip_seconds, "clip": clip_source,
+    sizes = {b: round(os.path.getsize(sources[b]) / 1e6, 2) for b in backends if b.startswith("onnx")}
+    if sizes:
+        print("ONNX file sizes (MB): " + ", ".join(f"{b} {mb}" for b, mb in sizes.items()))
+    result = {"benchmark": "serve", "clip_seconds": args.clip_seconds, "clip": clip_source, "onnx_mb": sizes,
               "checkpoint": args.checkpoint, "model_num_cpus": args.num_cpus,
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "load_avg_before": round(load_before, 2), "load_avg_after": round(os.getloadavg()[0], 2)},
