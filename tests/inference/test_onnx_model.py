@@ -27,7 +27,7 @@ DURATIONS = (1.3, 0.4, 2.6, 0.9, 0.005, 1.7)
 #: Real speech for the shipped model: every 250th line of speechocean762's test split (20 clips).
 DEV_STEP = 250
 #: Clips of that set decoded by torch as well (torch is the slow side).
-GREEDY_CLIPS = 8
+GREEDY_CLIPS = 6
 
 
 def _audios() -> list[np.ndarray]:
@@ -153,7 +153,7 @@ def dev_fp32_text(en_exports, dev_set):
 def test_en_within_float32_noise_of_torch(en_exports, en_torch):
     """On the trained English model float32 itself is the limit: torch's own float32 log-probs are
     ~1e-3 from float64 on a few seconds of audio. ONNX must be no further from float64 than twice that."""
-    audio = speechlike(1.5, 16000, seed=1)
+    audio = speechlike(1.0, 16000, seed=1)
     onnx_model = load_onnx_model(en_exports[0], threads=1)
     module, _ = build_graph_module("en")
     frames = torch.from_numpy(frame_audio(audio, onnx_model.win_length, onnx_model.hop_length).copy())[None]
