@@ -6,7 +6,9 @@ Shapes: ``T`` feature frames, ``F`` features, ``T'`` output frames, ``V`` classe
 model's name) alone: the checkpoint carries model config, feature config, vocabulary and
 normaliser stats (:mod:`ds2ray.model.checkpoint`). Evaluation, tuning, the local recognizer and
 the transcription service all call :meth:`AcousticModel.log_probs`, so acoustic outputs are
-computed once and decoded many ways.
+computed once and decoded many ways. Given a ``.onnx`` file from ``ds2ray export`` (or
+``backend="onnx"``) it returns :class:`~ds2ray.inference.onnx_model.OnnxAcousticModel` instead, which
+has the same interface.
 """
 
 from __future__ import annotations
