@@ -23,7 +23,8 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", "--model-path", dest="checkpoint", required=True, help=CHECKPOINT_HELP)
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.add_argument("--int8", action="store_true",
-                   help="quantise MatMul weights to int8 (onnxruntime dynamic quantisation)")
+                   help="int8 weights: MatMul by onnxruntime's dynamic quantisation, the GRU matrices stored "
+                        "int8 (weight-only); about 3x smaller, WER within 0.01 of float32")
     p.set_defaults(func=run)
 
 
