@@ -14,7 +14,12 @@ noise speech, hence the default 3.
 
 Segments: a segment opens at the first speech frame (minus ``padding_s``) and closes once
 ``min_silence_s`` of non-speech follows its last speech frame (plus ``padding_s``). Segments with
-less than ``min_speech_s`` of speech are dropped (clicks, breaths). A segment reaching
+less than ``min_speech_s`` of speech are dropped (clicks, breaths). The defaults (0.8 s of silence
+to cut, 0.5 s of padding) were measured with the shipped English model, greedy, on 60
+speechocean762 test utterances joined by 0.5-2.0 s pauses (WER of the clips decoded one by one
+0.8125): 0.4 s / 0.2 s cut inside sentences where read speech pauses (70 segments, WER 0.908),
+0.8 s / 0.3 s gave 61 segments and 0.848, 0.8 s / 0.5 s 61 segments and 0.804: the model wants
+the lead-in and tail silence it was trained with. A segment reaching
 ``max_segment_s`` without a pause is cut at its quietest point (lowest smoothed frame energy) in
 its last ``cut_search_s``, and the rest continues as the next segment: no audio is lost there.
 
@@ -41,16 +46,18 @@ class VadConfig:
     """How recordings are cut into segments (see the module docstring).
 
     ``aggressiveness``: WebRTC mode 0 (least) to 3 (most eager to call audio non-speech).
-    ``frame_ms``: 10, 20 or 30. Times in seconds.
+    ``frame_ms``: 10, 20 or 30. Times in seconds. Frames quieter than ``floor_dbfs`` (RMS, dB
+    below full scale) are non-speech without asking the detector: digital silence costs nothing.
     """
 
     aggressiveness: int = 3
     frame_ms: int = 30
-    min_silence_s: float = 0.4
+    min_silence_s: float = 0.8
     min_speech_s: float = 0.25
-    padding_s: float = 0.2
+    padding_s: float = 0.5
     max_segment_s: float = 20.0
     cut_search_s: float = 5.0
+    floor_dbfs: float = -70.0
 
     def __post_init__(self) -> None:
         if self.aggressiveness not in (0, 1, 2, 3):
@@ -110,6 +117,7 @@ class SpeechSegmenter:
         self._min_speech = int(round(cfg.min_speech_s * fps))
         self._max = int(cfg.max_segment_s * fps)
         self._search = max(1, int(cfg.cut_search_s * fps))
+        self._floor = 10 ** (cfg.floor_dbfs / 20)
         # samples from absolute frame `_origin` on; per-frame flags and energies for the same frames
         self._buf = np.zeros(0, np.float32)
         self._origin = 0
@@ -141,8 +149,9 @@ class SpeechSegmenter:
         step = 2 * self.frame
         out: list[SpeechSegment] = []
         first = self._origin + len(self._speech)
+        loud = energy >= self._floor
         for k in range(n_frames):
-            speech = self._vad.is_speech(pcm[k * step:(k + 1) * step], self.sample_rate)
+            speech = bool(loud[k]) and self._vad.is_speech(pcm[k * step:(k + 1) * step], self.sample_rate)
             self._speech.append(speech)
             self._energy.append(float(energy[k]))
             self._step(first + k, speech, out)

@@ -49,7 +49,7 @@ def spoken() -> list[np.ndarray]:
 
 def test_cuts_at_the_measured_pauses_of_spoken_phrases(spoken):
     cfg = VadConfig()
-    audio, spans = joined(spoken, [0.8, 1.2, 0.6])
+    audio, spans = joined(spoken, [1.3, 1.6, 1.2])
     segments = list(speech_segments(blocks_of(audio, 1.7), RATE, cfg))
     assert len(segments) == len(spans), [(s.start, s.end) for s in segments]
     for seg, (start, end) in zip(segments, spans):
@@ -89,7 +89,7 @@ def test_max_length_fallback_cuts_at_the_quietest_point_and_loses_nothing():
 
 @pytest.mark.parametrize("block_seconds", [0.013, 0.5, 7.0])
 def test_segments_do_not_depend_on_the_block_size(block_seconds):
-    audio, _ = joined([speechlike(1.2, seed=s) for s in range(4)], [0.7, 1.0, 0.5, 0.9])
+    audio, _ = joined([speechlike(1.2, seed=s) for s in range(4)], [1.2, 1.5, 1.1, 1.3])
     whole = list(speech_segments([audio], RATE))
     parts = list(speech_segments(blocks_of(audio, block_seconds), RATE))
     assert [(s.start, len(s.audio)) for s in parts] == [(s.start, len(s.audio)) for s in whole]
