@@ -35,13 +35,14 @@ from importlib import resources
 from typing import Any, Callable
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from serve.config import ServeConfig
 from serve.segments import UploadInfo, upload_segments
+from serve.stream import stream_service
 from serve.validate import InputError, audio_from_request, check_api_key, read_body
 
 log = logging.getLogger("ds2ray.serve")
@@ -179,6 +180,7 @@ class Frontend:
         self.transcriber = transcriber
         self.static = _load_static()
         self._info: dict[str, Any] | None = None
+        self.streams = stream_service(self.config)  # /stream: the streaming model runs in this replica
 
     async def model_info(self) -> dict[str, Any]:
         if self._info is None:
@@ -204,7 +206,12 @@ class Frontend:
         info = await self.model_info()
         return JSONResponse({"status": "ok", "auth": bool(self.config.api_key_sha256),
                              "max_body_mb": self.config.max_body_mb, "max_seconds": self.config.max_seconds,
-                             "model": info})
+                             "model": info, "stream": self.streams.info()})
+
+    @api.websocket("/stream")
+    async def stream(self, websocket: WebSocket) -> None:
+        """Streaming recognition: the protocol, limits and close codes are in :mod:`serve.stream`."""
+        await self.streams.handle(websocket)
 
     @api.post("/transcribe")
     async def transcribe(self, request: Request) -> JSONResponse:
@@ -300,9 +307,13 @@ def app_from_config(config: ServeConfig) -> serve.Application:
     # each front replica must hold enough requests in flight for the model replicas to batch them
     model_capacity = cfg.max_ongoing_requests * max(cfg.replicas, cfg.max_replicas)
     front_ongoing = max(16, math.ceil(model_capacity / cfg.front_replicas))
+    front_cpus = cfg.front_num_cpus
+    if cfg.stream_checkpoint:  # each open /stream connection is an ongoing request of a front replica
+        front_ongoing += cfg.stream_max_streams
+        front_cpus += cfg.stream_num_cpus
     transcriber = Transcriber.options(**model_options).bind(cfg.to_dict())
     return Frontend.options(num_replicas=cfg.front_replicas, max_ongoing_requests=front_ongoing,
-                            ray_actor_options={"num_cpus": cfg.front_num_cpus}).bind(transcriber, cfg.to_dict())
+                            ray_actor_options={"num_cpus": front_cpus}).bind(transcriber, cfg.to_dict())
 
 
 def build_app(args: dict[str, Any]) -> serve.Application:

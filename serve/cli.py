@@ -14,7 +14,8 @@ def register(sub) -> None:
             "Endpoints: POST /transcribe (raw WAV/FLAC/OGG/MP3 bytes or a multipart upload, any sample\n"
             "rate, any length up to --max-seconds: cut at pauses, the segments batched through the model)\n"
             "-> JSON {text, words, segments: [{start, end, text, words}], duration_s, decoder, timing};\n"
-            "GET /healthz; GET / (a page that records from the browser's microphone or takes a file).\n\n"
+            "GET /healthz; GET / (a page that records from the browser's microphone or takes a file);\n"
+            "WebSocket /stream (partial and final text while you speak; needs --stream-checkpoint).\n\n"
             "Access: when the environment variable named by --api-key-env (default DS2RAY_API_KEY) is set,\n"
             "/transcribe needs that key in 'X-API-Key' or 'Authorization: Bearer'. Audio is never written\n"
             "to disk.\n\n"
@@ -72,6 +73,20 @@ def register(sub) -> None:
                         "(default 20)")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                    help="run the model with PyTorch or onnxruntime (default auto: onnx for a .onnx checkpoint)")
+    g = p.add_argument_group("streaming (WebSocket /stream, see serve/README.md)")
+    g.add_argument("--stream-checkpoint", default=None,
+                   help="an online (unidirectional) checkpoint for /stream, run in the front replicas; without it "
+                        "/stream refuses connections (close 4503)")
+    g.add_argument("--stream-num-cpus", type=float, default=None,
+                   help="CPUs (= model threads) each front replica adds for its streams (default 1)")
+    g.add_argument("--stream-max-streams", type=int, default=None,
+                   help="open streams per front replica; more are closed with 1013 (default 8)")
+    g.add_argument("--stream-max-frame-bytes", type=int, default=None,
+                   help="largest binary audio frame; larger ones close the stream with 1009 (default 65536)")
+    g.add_argument("--stream-idle-timeout", type=float, default=None,
+                   help="seconds without a message before a stream is closed with 4408 (default 10)")
+    g.add_argument("--stream-max-seconds", type=float, default=None,
+                   help="longest stream, in seconds of audio or of time open; then 4413 (default 600)")
     p.add_argument("--api-key-env", default=None,
                    help="environment variable holding the API key (default DS2RAY_API_KEY); unset = no key")
     p.add_argument("--address", default=None,
@@ -98,6 +113,9 @@ def config_from_args(args: argparse.Namespace):
         "max_seconds": args.max_seconds, "max_segment_seconds": args.max_segment_seconds,
         "api_key_env": args.api_key_env, "lm_path": lm,
         "unigrams": args.unigrams, "tuned": tuned,
+        "stream_checkpoint": args.stream_checkpoint, "stream_num_cpus": args.stream_num_cpus,
+        "stream_max_streams": args.stream_max_streams, "stream_max_frame_bytes": args.stream_max_frame_bytes,
+        "stream_idle_timeout_s": args.stream_idle_timeout, "stream_max_seconds": args.stream_max_seconds,
         "batch_wait_s": args.batch_wait_ms / 1000 if args.batch_wait_ms is not None else None,
     }
     fields = {k: v for k, v in optional.items() if v is not None}

@@ -142,6 +142,9 @@ def register(sub) -> None:
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds to wait per request (default 600: long recordings take a while)")
     add_local_args(p)
+    from serve.stream_client import add_stream_args
+
+    add_stream_args(p, file_pace=True)
     p.set_defaults(func=run)
 
 
@@ -230,6 +233,10 @@ def run(args: argparse.Namespace) -> int:
     if recognizer is not None:
         return run_local(args, recognizer)
     api_key = args.api_key if args.api_key is not None else os.environ.get("DS2RAY_API_KEY")
+    if args.stream:  # WebSocket /stream: partials as the audio goes (serve/stream_client.py)
+        from serve.stream_client import run_stream_files
+
+        return run_stream_files(args, api_key)
     status = 0
     with requests.Session() as session:
         for i, path in enumerate(args.files):

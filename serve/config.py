@@ -63,6 +63,12 @@ class ServeConfig(DecoderSettings):
     (``X-API-Key`` or ``Authorization: Bearer``); :meth:`resolved` fills it from the environment
     variable ``api_key_env`` when that is set.
 
+    Streaming (``/stream``, :mod:`serve.stream`): ``stream_checkpoint`` is an online (unidirectional)
+    checkpoint; without one ``/stream`` refuses every connection (close 4503). It runs in the front
+    replicas, which then reserve ``stream_num_cpus`` more CPUs (as many model threads). Limits:
+    ``stream_max_streams`` per front replica, frames up to ``stream_max_frame_bytes``, closed after
+    ``stream_idle_timeout_s`` without a message and after ``stream_max_seconds`` of audio or time.
+
     HTTP: Serve's proxy listens on ``host``:``port``; the app is mounted at ``route_prefix`` under
     the application name ``name``.
     """
@@ -92,6 +98,12 @@ class ServeConfig(DecoderSettings):
     port: int = 8000
     name: str = "ds2ray"
     route_prefix: str = "/"
+    stream_checkpoint: str | None = None
+    stream_num_cpus: float = 1.0
+    stream_max_streams: int = 8
+    stream_max_frame_bytes: int = 65536
+    stream_idle_timeout_s: float = 10.0
+    stream_max_seconds: float = 600.0
 
     def __post_init__(self) -> None:
         from ds2ray.decode.base import decoder_names
@@ -124,10 +136,15 @@ class ServeConfig(DecoderSettings):
             raise ConfigError("ServeConfig: max_ongoing_requests must be >= 1 and batch_wait_s >= 0")
         if not self.route_prefix.startswith("/"):
             raise ConfigError(f"ServeConfig.route_prefix must start with '/', got {self.route_prefix!r}")
+        if self.stream_max_streams < 1 or self.stream_max_frame_bytes < 2 or self.stream_num_cpus <= 0 \
+                or self.stream_idle_timeout_s <= 0 or self.stream_max_seconds <= 0:
+            raise ConfigError("ServeConfig: stream_max_streams >= 1, stream_max_frame_bytes >= 2, and stream_num_cpus, "
+                              "stream_idle_timeout_s and stream_max_seconds > 0 are required")
         self._check_settings()
         object.__setattr__(self, "max_batch_seconds", int(self.max_batch_seconds))
         for name in ("num_cpus", "front_num_cpus", "max_body_mb", "max_seconds", "batch_wait_s",
-                     "target_ongoing_requests", "max_segment_seconds"):
+                     "target_ongoing_requests", "max_segment_seconds", "stream_num_cpus", "stream_idle_timeout_s",
+                     "stream_max_seconds"):
             object.__setattr__(self, name, float(getattr(self, name)))
 
     def vad_config(self):
@@ -136,6 +153,13 @@ class ServeConfig(DecoderSettings):
 
         return VadConfig(aggressiveness=int(self.vad_aggressiveness), max_segment_s=float(self.max_segment_seconds),
                          cut_search_s=min(5.0, float(self.max_segment_seconds) / 2))
+
+    def stream_limits(self):
+        """The :class:`~serve.stream.StreamLimits` of ``/stream``."""
+        from serve.stream import StreamLimits
+
+        return StreamLimits(max_frame_bytes=int(self.stream_max_frame_bytes), idle_timeout_s=self.stream_idle_timeout_s,
+                            max_seconds=self.stream_max_seconds, max_streams=int(self.stream_max_streams))
 
     @property
     def max_body_bytes(self) -> int:
@@ -176,6 +200,8 @@ class ServeConfig(DecoderSettings):
         if not fileio.exists(file):
             raise ConfigError(f"{cfg.checkpoint}: no checkpoint there (expected a folder with model.pt, or the .pt "
                               "file itself)")
+        if cfg.stream_checkpoint:
+            cfg._check_stream_checkpoint()
         shipped = decoder_defaults(cfg.checkpoint) if cfg.decoder == "beam" and not (cfg.lm_path or cfg.tuned) else None
         if shipped is not None:
             cfg = cfg.replace(lm_path=shipped.lm_path, tuned=shipped.tuned_path)
@@ -190,6 +216,18 @@ class ServeConfig(DecoderSettings):
         if cfg.api_key_sha256 is None and key:
             cfg = cfg.with_api_key(key)
         return cfg
+
+    def _check_stream_checkpoint(self) -> None:
+        """``stream_checkpoint`` must be a checkpoint of a unidirectional model (read here, before deploying)."""
+        from ds2ray.model.checkpoint import CheckpointError, load_checkpoint
+
+        try:
+            model_config = load_checkpoint(self.stream_checkpoint).model_config
+        except CheckpointError as err:
+            raise ConfigError(f"ServeConfig.stream_checkpoint: {err}") from err
+        if model_config.bidirectional:
+            raise ConfigError(f"ServeConfig.stream_checkpoint: {self.stream_checkpoint} is a bidirectional model, which "
+                              "cannot stream; train an online one (the 'online' preset) and pass that")
 
     def _tuned_settings(self, path: str) -> dict:
         """The settings the tuned file at ``path`` changes: ``alpha`` and ``beta`` always, the others where

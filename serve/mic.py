@@ -1,4 +1,6 @@
-"""Push-to-talk console client (the seed's demo client): hold space to talk, release to see the text.
+"""Microphone console clients: push-to-talk (the seed's demo client: hold space to talk, release to
+see the text) and, with ``--stream``, live streaming over the WebSocket ``/stream`` (partial text
+while you speak, a final line at each pause, Ctrl-C ends; no keyboard hook, so no display needed).
 
 ``ds2ray mic --url URL``, or ``ds2ray mic --local`` to run the model in this process (the shipped
 English model ``en`` unless ``--checkpoint`` names another). Audio comes from the default (or ``--device``) microphone through
@@ -173,13 +175,62 @@ def run_push_to_talk(url: str, *, api_key: str | None, sample_rate: int, device:
         raise MicError(f"cannot open the microphone ({err}); pick another with --device") from err
 
 
+def run_streaming(url: str, *, api_key: str | None, sample_rate: int, device: str | None,
+                  out: Any = None, block_ms: float = 100.0) -> None:
+    """``ds2ray mic --stream``: the microphone to ``url``'s ``/stream`` in ``block_ms`` frames until
+    Ctrl-C; partials rewrite the current line, finals stay (:class:`serve.stream_client.LiveText`)."""
+    import asyncio
+    import signal
+
+    from serve.stream_client import LiveText, pcm16, stream_pcm
+
+    sd = load_sounddevice(device)
+    show = LiveText(out or sys.stdout)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        blocks: asyncio.Queue[bytes] = asyncio.Queue()
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+
+        def on_audio(indata, frames, time_info, status) -> None:  # audio thread
+            data = pcm16(np.asarray(indata, np.float32).mean(axis=1))
+            loop.call_soon_threadsafe(blocks.put_nowait, data)
+
+        async def chunks():
+            while True:
+                try:
+                    block = await asyncio.wait_for(blocks.get(), 0.2)
+                except asyncio.TimeoutError:
+                    block = None
+                if block is not None:
+                    yield block
+                if stop.is_set():  # Ctrl-C: stream_pcm sends stop and waits for the last final
+                    return
+
+        print(f"Streaming the microphone to {url} (Ctrl-C ends)", file=sys.stderr)
+        try:
+            with sd.InputStream(samplerate=sample_rate, channels=1, dtype="float32", device=_device(device),
+                                blocksize=int(sample_rate * block_ms / 1000), callback=on_audio):
+                await stream_pcm(url, chunks(), sample_rate, api_key=api_key, on_event=show)
+        except sd.PortAudioError as err:
+            raise MicError(f"cannot open the microphone ({err}); pick another with --device") from err
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    asyncio.run(main())
+
+
 def register(sub) -> None:
     p = sub.add_parser(
-        "mic", help="push-to-talk microphone client for a running `ds2ray serve` (or --local)",
+        "mic", help="microphone client for a running `ds2ray serve`: push-to-talk (or --local), or live with "
+                    "--stream",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=("Hold SPACE to talk, release to send the recording to URL/transcribe and print the text;\n"
                      "ESC quits. Needs a microphone, a desktop session (pynput reads the keyboard through\n"
-                     f"the window system) and the optional dependencies: {INSTALL_HINT}"),
+                     f"the window system) and the optional dependencies: {INSTALL_HINT}\n\n"
+                     "--stream: stream the microphone over the WebSocket /stream instead (the server needs\n"
+                     "--stream-checkpoint): partial text while you speak, a line per pause, Ctrl-C ends."),
     )
     from serve.client import DEFAULT_URL
 
@@ -191,6 +242,9 @@ def register(sub) -> None:
     from serve.client import add_local_args
 
     add_local_args(p)
+    from serve.stream_client import add_stream_args
+
+    add_stream_args(p, file_pace=False)
     p.set_defaults(func=run)
 
 
@@ -199,6 +253,18 @@ def run(args: argparse.Namespace) -> int:
 
     api_key = args.api_key if args.api_key is not None else os.environ.get("DS2RAY_API_KEY")
     try:
+        if args.stream:
+            if args.local or args.checkpoint:
+                raise MicError("--stream goes through a server's /stream; drop --local/--checkpoint, or drop --stream "
+                               "for push-to-talk in this process")
+            from serve.stream_client import StreamError
+
+            try:
+                run_streaming(args.url, api_key=api_key, sample_rate=args.sample_rate, device=args.device)
+            except StreamError as err:
+                print(f"ds2ray mic: {err}", file=sys.stderr)
+                return 1
+            return 0
         load_sounddevice(args.device)  # say what is missing before loading a model
         load_keyboard()
         recognizer = recognizer_from_args(args)
