@@ -165,4 +165,122 @@ document.addEventListener("keyup", (e) => {
   if (e.code === "Space" && e.target.tagName !== "INPUT") { e.preventDefault(); stopRecording(); }
 });
 
-window.ds2ray = { encodeWav };
+// ---- live streaming over the WebSocket ./stream (protocol: serve/README.md) ---------------------
+// The AudioWorklet (static/stream-worklet.js) turns the microphone into 100 ms PCM16 frames at the
+// context's own rate (the server resamples); partials replace each other in grey, finals stay.
+const streamBtn = $("stream");
+let live = null;  // {ws, ctx, media, node, finals, partial, error, stopping}
+
+function streamUrl() {
+  const u = new URL("stream", location.href);
+  u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+  return u.href;
+}
+
+function showLive(session) {
+  transcriptEl.replaceChildren();
+  wordsEl.textContent = "";
+  const done = session.finals.filter((t) => t).join(" ");
+  if (done) transcriptEl.append(done);
+  if (session.partial) {
+    const el = document.createElement("span");
+    el.className = "partial";
+    el.textContent = (done ? " " : "") + session.partial;
+    transcriptEl.append(el);
+  }
+}
+
+function stopCapture(session) {
+  if (session.node) { session.node.port.onmessage = null; session.node.disconnect(); }
+  if (session.media) session.media.getTracks().forEach((t) => t.stop());
+  if (session.ctx && session.ctx.state !== "closed") session.ctx.close();
+  streamBtn.classList.remove("streaming"); streamBtn.setAttribute("aria-pressed", "false");
+  streamBtn.textContent = "Stream";
+}
+
+async function startStreaming() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    setState("error", "This page cannot use the microphone here: browsers allow it only on https or " +
+      "localhost. Use the file picker instead.", true);
+    return;
+  }
+  const session = live = { finals: [], partial: "", error: null, stopping: false };
+  document.body.dataset.partials = "0";
+  streamBtn.classList.add("streaming"); streamBtn.setAttribute("aria-pressed", "true");
+  streamBtn.textContent = "Stop";
+  transcriptEl.replaceChildren(); detailsEl.textContent = ""; wordsEl.textContent = "";
+  setState("connecting", "Opening the microphone...");
+  try {
+    session.media = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
+    session.ctx = new AudioContext();
+    await session.ctx.resume();
+    await session.ctx.audioWorklet.addModule("static/stream-worklet.js");
+    session.node = new AudioWorkletNode(session.ctx, "ds2ray-pcm16", { processorOptions: { chunkMs: 100 } });
+  } catch (err) {
+    stopCapture(session);
+    live = null;
+    const why = err.name === "NotFoundError" ? "no microphone found" :
+                err.name === "NotAllowedError" ? "microphone permission denied" : err.message;
+    setState("error", `Cannot stream: ${why}.`, true);
+    return;
+  }
+  const ws = session.ws = new WebSocket(streamUrl());
+  ws.binaryType = "arraybuffer";
+  ws.onopen = () => {
+    const start = { type: "start", sample_rate: session.ctx.sampleRate, encoding: "pcm16" };
+    if (apiKeyEl.value) start.api_key = apiKeyEl.value;  // browsers cannot set headers on a WebSocket
+    ws.send(JSON.stringify(start));
+  };
+  ws.onmessage = (e) => {
+    const msg = JSON.parse(e.data);
+    if (msg.type === "start_ok") {
+      session.node.port.onmessage = (m) => { if (ws.readyState === WebSocket.OPEN) ws.send(m.data); };
+      session.ctx.createMediaStreamSource(session.media).connect(session.node);
+      setState("streaming", "Listening... press Stop to finish");
+    } else if (msg.type === "partial") {
+      session.partial = msg.text;
+      document.body.dataset.partials = String(Number(document.body.dataset.partials || 0) + 1);
+      showLive(session);
+    } else if (msg.type === "final") {
+      session.finals.push(msg.text);
+      session.partial = "";
+      showLive(session);
+    } else if (msg.type === "error") {
+      session.error = msg.message;
+    }
+  };
+  ws.onclose = (e) => {
+    stopCapture(session);
+    if (live === session) live = null;
+    if (e.code === 1000) {
+      if (!session.finals.some((t) => t)) transcriptEl.textContent = "(nothing recognised)";
+      setState("done", "");
+    } else {
+      setState("error", `Stream closed (${e.code}): ${session.error || e.reason || "connection lost"}`, true);
+    }
+  };
+}
+
+function stopStreaming() {
+  const session = live;
+  if (!session || session.stopping) return;
+  session.stopping = true;
+  if (!session.ws || session.ws.readyState !== WebSocket.OPEN) {
+    stopCapture(session);
+    if (session.ws) session.ws.close();
+    live = null;
+    setState("idle", "");
+    return;
+  }
+  setState("finishing", "Finishing...");
+  if (session.node) session.node.port.postMessage("flush");
+  setTimeout(() => {  // let the flushed frame go out first
+    stopCapture(session);
+    if (session.ws.readyState === WebSocket.OPEN) session.ws.send(JSON.stringify({ type: "stop" }));
+  }, 50);
+}
+
+streamBtn.addEventListener("click", () => (live ? stopStreaming() : startStreaming()));
+
+window.ds2ray = { encodeWav, streamUrl };
