@@ -7,6 +7,7 @@
             POST /transcribe: key 401, size 413,             AcousticModel.log_probs -> decoder
                               format/decode 400, length 413
                               cut at pauses -> one Clip per segment
+            WS /stream: the online model runs in this replica (serve/stream.py)
 
 Any length: ``Frontend`` decodes each upload in blocks and cuts it at pauses
 (:func:`serve.segments.upload_segments`: WebRTC voice activity detection, a segment at most
