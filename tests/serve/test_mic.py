@@ -54,3 +54,18 @@ def test_wav_bytes_are_16_bit_pcm_at_the_recording_rate():
     assert (info.samplerate, info.channels, info.subtype, info.frames) == (44100, 1, "PCM_16", 4410)
     back, _ = sf.read(io.BytesIO(data), dtype="float32")
     assert np.max(np.abs(back - audio)) < 1e-4
+
+
+def test_mic_stream_explains_what_is_missing_and_needs_a_server(capsys):
+    """``ds2ray mic --stream`` needs no keyboard hook (no display), only a microphone and a server."""
+    from ds2ray.cli import main
+
+    assert main(["mic", "--stream", "--url", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    if importlib.util.find_spec("sounddevice") is None:
+        assert "pip install 'ds2ray[mic]'" in err
+    else:
+        assert "no microphone" in err or "PortAudio" in err
+    assert "no display" not in err
+    assert main(["mic", "--stream", "--local"]) == 2
+    assert "--stream goes through a server" in capsys.readouterr().err
