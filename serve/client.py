@@ -229,6 +229,10 @@ def run(args: argparse.Namespace) -> int:
     from ds2ray.transcript_formats import Transcript
 
     fmt = output_format(args)
+    if args.stream and (args.local or args.checkpoint):
+        print("ds2ray transcribe: --stream goes through a server's /stream; drop --local/--checkpoint (or --stream)",
+              file=sys.stderr)
+        return 2
     recognizer = recognizer_from_args(args)
     if recognizer is not None:
         return run_local(args, recognizer)

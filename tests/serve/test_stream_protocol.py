@@ -138,3 +138,18 @@ def test_no_streaming_model_is_refused_with_4503(bare_server):
     with pytest.raises(StreamError) as info:
         asyncio.run(stream_pcm(bare_server, [pcm16(np.zeros(1600, np.float32))], 16000, timeout=10))
     assert info.value.code == Close.NO_MODEL and "--stream-checkpoint" in str(info.value)
+
+
+def test_transcribe_stream_refuses_local_and_names_an_unreachable_server(tmp_path, capsys):
+    import soundfile as sf
+
+    from ds2ray.cli import main
+
+    path = tmp_path / "a.wav"
+    sf.write(path, np.zeros(1600, np.float32), 16000)
+    assert main(["transcribe", "--stream", "--local", str(path)]) == 2
+    assert "--stream goes through a server" in capsys.readouterr().err
+    assert main(["transcribe", "--stream", str(path), str(path), "--url", "http://127.0.0.1:9", "--pace", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot open ws://127.0.0.1:9/stream" in err and "skipping the 1 remaining file" in err
+    assert main(["transcribe", "--stream", str(tmp_path / "missing.wav"), "--url", "http://127.0.0.1:9"]) == 2
