@@ -44,7 +44,7 @@ from ray.serve.handle import DeploymentHandle
 from serve.config import ServeConfig
 from serve.segments import UploadInfo, upload_segments
 from serve.stream import stream_service
-from serve.validate import InputError, audio_from_request, check_api_key, read_body
+from serve.validate import InputError, audio_and_fields, check_api_key, read_body, request_hotwords
 
 log = logging.getLogger("ds2ray.serve")
 
@@ -57,11 +57,13 @@ STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; ch
 @dataclass(frozen=True)
 class Clip:
     """One segment on its way to the model: ``audio`` (N,) float32 at ``sample_rate``, starting
-    ``offset`` seconds into its recording (words are timed from there)."""
+    ``offset`` seconds into its recording (words are timed from there), decoded with the request's
+    ``hotwords`` (``(phrase, weight)`` pairs; empty: the server's own)."""
 
     audio: np.ndarray
     sample_rate: int
     offset: float = 0.0
+    hotwords: tuple = ()
 
     @property
     def seconds(self) -> float:
@@ -119,7 +121,8 @@ class Transcriber:
                 "language": self.model.vocab.language, "device": str(self.model.device), "decoder": cfg.decoder,
                 "alpha": cfg.alpha if beam else None, "beta": cfg.beta if beam else None,
                 "lm": cfg.lm_path if beam else None, "batching": cfg.batching,
-                "max_batch_seconds": cfg.max_batch_seconds, "backend": cfg.backend}
+                "max_batch_seconds": cfg.max_batch_seconds, "backend": cfg.backend,
+                "hotword_weight": cfg.hotword_weight if beam else None}
 
     async def transcribe(self, clip: Clip) -> dict[str, Any]:
         if clip.sample_rate != self.sample_rate:
@@ -143,12 +146,25 @@ class Transcriber:
         total_s = sum(c.seconds for c in clips)
         log_probs = self.model.log_probs([c.audio for c in clips], max_batch_seconds=max(total_s, 1.0) * 2)
         t1 = time.perf_counter()
-        hyps = self.decoder.hypotheses(log_probs)
+        hyps = self._hypotheses(clips, log_probs)
         t2 = time.perf_counter()
         timing = {"model_ms": round((t1 - t0) * 1000, 2), "ctc_decode_ms": round((t2 - t1) * 1000, 2),
                   "batch_size": len(clips), "batch_audio_s": round(total_s, 3)}
         segments = [h.timed(self.frame_seconds, c.offset).to_dict() for h, c in zip(hyps, clips)]
         return [{"segment": seg, "text": seg["text"], "words": seg["words"], **timing} for seg in segments]
+
+    def _hypotheses(self, clips: list[Clip], log_probs: list[np.ndarray]) -> list:
+        """Decode a batch; clips that carry hotwords are decoded with theirs, grouped by hotword list."""
+        groups: dict[tuple, list[int]] = {}
+        for i, clip in enumerate(clips):
+            groups.setdefault(clip.hotwords, []).append(i)
+        hyps: list = [None] * len(clips)
+        for hotwords, idx in groups.items():
+            lps = [log_probs[i] for i in idx]
+            out = self.decoder.hypotheses(lps, hotwords=hotwords) if hotwords else self.decoder.hypotheses(lps)
+            for i, h in zip(idx, out):
+                hyps[i] = h
+        return hyps
 
 
 api = FastAPI(title="ds2ray transcription", description="DeepSpeech2 speech recognition on Ray Serve",
@@ -221,12 +237,14 @@ class Frontend:
         try:
             check_api_key(request.headers, cfg.api_key_sha256)
             body = await read_body(request.stream(), request.headers.get("content-length"), cfg.max_body_bytes)
-            data = audio_from_request(body, request.headers.get("content-type", ""))
+            data, fields = audio_and_fields(body, request.headers.get("content-type", ""))
             del body
             info = await self.model_info()
+            hotwords = request_hotwords(request.query_params.get("hotwords"), fields.get("hotwords"),
+                                        info["decoder"], info.get("hotword_weight") or 10.0)
             upload = UploadInfo()
             results, decode_s = await self._transcribe_segments(
-                upload_segments(data, info["sample_rate"], cfg.max_seconds, cfg.vad_config(), upload))
+                upload_segments(data, info["sample_rate"], cfg.max_seconds, cfg.vad_config(), upload), hotwords)
         except InputError as err:
             return _error(err)
         except Exception as err:  # the model replica failed: say so as JSON, keep serving
@@ -253,6 +271,7 @@ class Frontend:
             "decoder": info["decoder"],
             "alpha": info["alpha"],
             "beta": info["beta"],
+            "hotwords": [list(h) for h in hotwords],
             "timing": {
                 "total_ms": round(wall_ms, 2),
                 "audio_decode_ms": round(decode_s * 1000, 2),
@@ -265,7 +284,7 @@ class Frontend:
             },
         })
 
-    async def _transcribe_segments(self, pieces) -> tuple[list[dict[str, Any]], float]:
+    async def _transcribe_segments(self, pieces, hotwords: tuple = ()) -> tuple[list[dict[str, Any]], float]:
         """Cut the upload (in a thread, segment by segment) and send each segment to the model as soon as
         it is cut, keeping at most :data:`SEGMENTS_IN_FLIGHT` unanswered. Returns the model's answers in
         time order and the seconds spent decoding and cutting the audio."""
@@ -280,7 +299,7 @@ class Frontend:
                 if piece is None:
                     break
                 in_flight.append(self.transcriber.transcribe.remote(
-                    Clip(piece.audio, piece.sample_rate, piece.start)))
+                    Clip(piece.audio, piece.sample_rate, piece.start, hotwords)))
                 if len(in_flight) >= SEGMENTS_IN_FLIGHT:
                     results.append(await in_flight.pop(0))
             for response in in_flight:

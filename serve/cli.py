@@ -48,7 +48,10 @@ def register(sub) -> None:
                    help="characters below this log-prob in a frame are not expanded (default -5)")
     p.add_argument("--unk-score-offset", type=float, default=None,
                    help="added to the LM score of words outside the LM's word list (default -10)")
-    p.add_argument("--hotwords", nargs="+", default=None, metavar="WORD", help="words to favour in beam search")
+    p.add_argument("--hotwords", nargs="+", default=None, metavar="'WORD,PHRASE:WEIGHT,...'",
+                   help="words or phrases to favour in beam search, each with an optional weight (several "
+                        "arguments are joined with commas); a request may send its own ('hotwords' query "
+                        "parameter or form field)")
     p.add_argument("--hotword-weight", type=float, default=None, help="extra score per hotword (default 10)")
     p.add_argument("--replicas", type=int, default=1, help="model replicas (default 1)")
     p.add_argument("--max-replicas", type=int, default=0,
@@ -94,6 +97,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def hotwords_from_args(args: argparse.Namespace) -> tuple | None:
+    """``--hotwords`` (one ``"word,phrase:weight"`` spec, or several words) -> ``(phrase, weight)`` pairs."""
+    from ds2ray.decode.hotwords import parse_hotwords
+
+    if not args.hotwords:
+        return None
+    weight = args.hotword_weight if args.hotword_weight is not None else 10.0
+    return parse_hotwords(",".join(args.hotwords), weight)
+
+
 def config_from_args(args: argparse.Namespace):
     """The :class:`~serve.config.ServeConfig` the flags describe (defaults where a flag is absent)."""
     from ds2ray.pretrained import decoder_defaults
@@ -107,7 +120,7 @@ def config_from_args(args: argparse.Namespace):
     optional = {
         "alpha": args.alpha, "beta": args.beta, "beam_width": args.beam_width, "beam_prune_logp": args.beam_prune_logp,
         "token_min_logp": args.token_min_logp, "unk_score_offset": args.unk_score_offset,
-        "hotwords": tuple(args.hotwords) if args.hotwords else None, "hotword_weight": args.hotword_weight,
+        "hotwords": hotwords_from_args(args), "hotword_weight": args.hotword_weight,
         "num_cpus": args.num_cpus,
         "max_batch_seconds": args.max_batch_seconds, "max_body_mb": args.max_body_mb,
         "max_seconds": args.max_seconds, "max_segment_seconds": args.max_segment_seconds,

@@ -129,17 +129,42 @@ def audio_from_request(body: bytes, content_type: str) -> bytes:
 
     A form's audio is the part named ``file`` or ``audio``, else the first part with a filename.
     """
+    return audio_and_fields(body, content_type)[0]
+
+
+def audio_and_fields(body: bytes, content_type: str) -> tuple[bytes, dict[str, str]]:
+    """As :func:`audio_from_request`, with the form's text fields (parts without a filename, other
+    than the audio), e.g. ``hotwords``; a raw body has none."""
     if not content_type.lower().startswith("multipart/form-data"):
-        return body
+        return body, {}
     parts = parse_multipart(body, content_type)
-    for part in parts:
-        if part.name in ("file", "audio"):
-            return part.data
-    for part in parts:
-        if part.filename is not None:
-            return part.data
-    names = [p.name for p in parts]
-    raise InputError(400, f"multipart form has no audio file (fields: {names}); upload it as a field named 'file'")
+    audio = next((p for p in parts if p.name in ("file", "audio")), None)
+    audio = audio or next((p for p in parts if p.filename is not None), None)
+    if audio is None:
+        names = [p.name for p in parts]
+        raise InputError(400, f"multipart form has no audio file (fields: {names}); upload it as a field named 'file'")
+    fields = {p.name: p.data.decode("utf-8", "replace") for p in parts if p is not audio and p.filename is None}
+    return audio.data, fields
+
+
+def request_hotwords(query: str | None, form: str | None, decoder: str, default_weight: float) -> tuple:
+    """A request's hotwords, from the ``hotwords`` query parameter or form field (not both):
+    ``"word,phrase:weight,..."`` -> ``((phrase, weight), ...)``. 400 when malformed, or when the
+    server decodes greedily (hotwords need the beam decoder)."""
+    from ds2ray.decode.hotwords import coerce_hotwords
+
+    if query is not None and form is not None:
+        raise InputError(400, "hotwords given both as a query parameter and as a form field; send one")
+    spec = query if query is not None else form
+    if spec is None or not spec.strip():
+        return ()
+    if decoder == "greedy":
+        raise InputError(400, "hotwords need the beam decoder; this server decodes greedily (start it with "
+                              "--decoder beam)")
+    try:
+        return coerce_hotwords(spec, default_weight, where="hotwords")
+    except ValueError as err:
+        raise InputError(400, str(err)) from None
 
 
 def sniff_format(data: bytes) -> str | None:

@@ -61,3 +61,18 @@ def test_replica_refuses_clips_at_the_wrong_rate(overfit_model):
         asyncio.run(rep.transcribe(Clip(np.zeros(8000, np.float32), 8000)))
     result = asyncio.run(rep.transcribe(Clip(overfit_model.waves[0], 16000)))  # unbatched path
     assert result["text"] == overfit_model.texts[0] and result["batch_size"] == 1
+
+
+@pytest.mark.usefixtures("keep_torch_threads")
+def test_each_clip_is_decoded_with_its_own_hotwords(overfit_model):
+    """Clips of one batch carry their request's hotwords: a clip with a heavy hotword decodes as the
+    library's beam search does with it, and the clips without keep the server's plain text."""
+    beam = replica(ServeConfig(checkpoint=overfit_model.checkpoint, decoder="beam", beam_width=16))
+    plain = [o["text"] for o in beam._run([Clip(w, 16000) for w in overfit_model.waves])]
+    assert plain == list(overfit_model.texts)
+    hot = (("gale", 40.0),)
+    clips = [Clip(overfit_model.waves[0], 16000, 0.0, hot), *(Clip(w, 16000) for w in overfit_model.waves[1:])]
+    out = [o["text"] for o in beam._run(clips)]
+    expected = beam.decoder.decode(beam.model.log_probs([overfit_model.waves[0]])[0], hotwords=hot)
+    assert out[0] == expected != plain[0]  # the boost changed this clip's text ...
+    assert out[1:] == plain[1:]  # ... and nothing else in its batch

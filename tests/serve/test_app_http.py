@@ -296,3 +296,17 @@ def test_every_limit_over_http(server, long_upload):
     assert r.status_code == 413 and "10 s limit" in r.json()["error"] and "--max-seconds" in r.json()["error"]
     # just inside both limits: transcribed
     assert post(server, encode(audio, 16000, "ogg")).status_code == 200
+
+
+def test_request_hotwords_are_checked(server):
+    """A request's ``hotwords`` (query parameter or form field) need a beam decoder; this server
+    decodes greedily and says so, and a malformed spec is named."""
+    wav = encode(np.zeros(8000, np.float32), 16000, "wav")
+    r = requests.post(f"{server.url}/transcribe", params={"hotwords": "gate:5"}, data=wav, headers=AUTH, timeout=60)
+    assert r.status_code == 400 and "beam decoder" in r.json()["error"]
+    files = {"file": ("a.wav", wav, "audio/wav")}
+    r = requests.post(f"{server.url}/transcribe", params={"hotwords": "a"}, files=files,
+                      data={"hotwords": "b"}, headers=AUTH, timeout=60)
+    assert r.status_code == 400 and "both" in r.json()["error"]
+    r = requests.post(f"{server.url}/transcribe", data=wav, headers=AUTH, timeout=60)
+    assert r.status_code == 200 and r.json()["hotwords"] == []

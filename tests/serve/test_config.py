@@ -74,7 +74,7 @@ def test_every_decoder_setting_is_a_serve_setting_with_the_same_default(tmp_path
                                  checkpoint=model))
     dec = cfg.resolved({}).decoder_config()
     assert (dec.type, dec.beam_prune_logp, dec.token_min_logp, dec.unk_score_offset) == ("beam", -7.0, -3.0, -4.0)
-    assert (dec.hotwords, dec.hotword_weight) == (("cat", "sat"), 2.0)
+    assert (dec.hotwords, dec.hotword_weight) == ((("cat", 2.0), ("sat", 2.0)), 2.0)
     assert dec == DecoderConfig(type="beam", **cfg.decoder_settings())
 
 
