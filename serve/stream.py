@@ -270,7 +270,11 @@ class StreamService:
                 self.active -= 1
 
     async def _start(self, ws: Any) -> StreamSession:
-        kind, payload = await self._receive(ws, self.limits.idle_timeout_s)
+        try:
+            kind, payload = await self._receive(ws, self.limits.idle_timeout_s)
+        except asyncio.TimeoutError:
+            raise StreamRefused(Close.IDLE, f"no start message within {self.limits.idle_timeout_s:g} s "
+                                            "(stream_idle_timeout_s)") from None
         if kind == "bytes":
             raise StreamRefused(Close.PROTOCOL, 'audio before the start message: send {"type": "start", '
                                                 '"sample_rate": RATE, "encoding": "pcm16"} first')

@@ -205,7 +205,9 @@ def test_every_limit_and_malformed_frame_over_a_real_connection(server, speech):
             ws.send(pcm(half_second[:1600]))
             ws.send(payload)
             refused(ws, code, fragment)
-    # idle: 1 s without a message; the final of what was sent comes first
+    # idle: no start within 1 s; 1 s without a message after audio (the final of what was sent comes first)
+    with connect(server) as ws:
+        refused(ws, 4408, "no start message within 1 s")
     with connect(server, {"Authorization": f"Bearer {API_KEY}"}) as ws:
         start(ws)
         send_frames(ws, half_second)
