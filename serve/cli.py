@@ -153,6 +153,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = server.config
         auth = f"API key required (from ${cfg.api_key_env})" if cfg.api_key_sha256 else "no API key"
+        if cfg.stream_checkpoint:
+            print(f"ds2ray serve: streaming at {server.url.replace('http', 'ws', 1)}/stream with {cfg.stream_checkpoint}",
+                  flush=True)
         print(f"ds2ray serve: {server.url}/  (POST {server.url}/transcribe, GET {server.url}/healthz; {cfg.decoder} "
               f"decoding, {cfg.replicas} replica(s), {auth}). Ctrl-C stops.", flush=True)
         while not stop.wait(0.5):

@@ -1,5 +1,6 @@
 // ds2ray web page: push-to-talk recording (WebAudio -> 16-bit WAV encoded here) or a file, POSTed
-// to ./transcribe; shows the transcript and when each word was said. No build step, no dependencies.
+// to ./transcribe; shows the transcript and when each word was said. The Stream button streams the
+// microphone over the WebSocket ./stream and shows partial text live. No build step, no dependencies.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
