@@ -40,8 +40,9 @@ def endpoint(url: str) -> str:
 
 def transcribe_bytes(data: bytes, url: str = DEFAULT_URL, *, api_key: str | None = None,
                      content_type: str = "application/octet-stream", timeout: float = 60.0,
-                     session: Any = None) -> dict[str, Any]:
-    """POST audio bytes; returns the server's JSON (``text``, ``duration_s``, ``timing``, ...)."""
+                     session: Any = None, hotwords: str | None = None) -> dict[str, Any]:
+    """POST audio bytes; returns the server's JSON (``text``, ``duration_s``, ``timing``, ...).
+    ``hotwords``: ``"word,phrase:weight,..."`` for this request (needs a beam-search server)."""
     import requests
 
     headers = {"Content-Type": content_type}
@@ -50,7 +51,8 @@ def transcribe_bytes(data: bytes, url: str = DEFAULT_URL, *, api_key: str | None
     post = (session or requests).post
     target = endpoint(url)
     try:
-        r = post(target, data=data, headers=headers, timeout=timeout)
+        r = post(target, data=data, headers=headers, timeout=timeout,
+                 params={"hotwords": hotwords} if hotwords else None)
     except requests.RequestException as err:
         raise TranscribeError(f"cannot reach {target} ({err}); is `ds2ray serve` running there?") from err
     try:
@@ -63,13 +65,13 @@ def transcribe_bytes(data: bytes, url: str = DEFAULT_URL, *, api_key: str | None
 
 
 def transcribe_file(path: str, url: str = DEFAULT_URL, *, api_key: str | None = None, timeout: float = 60.0,
-                    session: Any = None) -> dict[str, Any]:
+                    session: Any = None, hotwords: str | None = None) -> dict[str, Any]:
     """Send one audio file (read into memory) and return the server's JSON."""
     with open(path, "rb") as fh:
         data = fh.read()
     ext = os.path.splitext(path)[1].lower()
     return transcribe_bytes(data, url, api_key=api_key, content_type=CONTENT_TYPES.get(ext, "application/octet-stream"),
-                            timeout=timeout, session=session)
+                            timeout=timeout, session=session, hotwords=hotwords)
 
 
 def add_local_args(p: argparse.ArgumentParser) -> None:
@@ -85,6 +87,9 @@ def add_local_args(p: argparse.ArgumentParser) -> None:
                    help="with --local: greedy or beam (default: beam with the shipped model's LM, or with --lm)")
     g.add_argument("--lm", default=None, help="with --local: KenLM model for beam decoding")
     g.add_argument("--tuned", default=None, help="with --local: best.json of `ds2ray tune` (alpha, beta)")
+    p.add_argument("--hotwords", default=None, metavar="'WORD,PHRASE:WEIGHT,...'",
+                   help="words or phrases to favour in beam search, each with an optional weight (default 10); "
+                        "sent with each request to a server, or used here with --local")
     g.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                    help="with --local: run the model with PyTorch or onnxruntime (default auto: onnx for a .onnx "
                         "checkpoint)")
@@ -101,7 +106,8 @@ def recognizer_from_args(args: argparse.Namespace):
     from ds2ray.transcribe import load_recognizer
 
     return load_recognizer(args.checkpoint or DEFAULT_MODEL, backend=getattr(args, "backend", "auto"),
-                           decoder=args.decoder, lm=args.lm, tuned=args.tuned)
+                           decoder=args.decoder, lm=args.lm, tuned=args.tuned,
+                           hotwords=getattr(args, "hotwords", None))
 
 
 def register(sub) -> None:
@@ -245,7 +251,8 @@ def run(args: argparse.Namespace) -> int:
     with requests.Session() as session:
         for i, path in enumerate(args.files):
             try:
-                result = transcribe_file(path, args.url, api_key=api_key, timeout=args.timeout, session=session)
+                result = transcribe_file(path, args.url, api_key=api_key, timeout=args.timeout, session=session,
+                                         hotwords=args.hotwords)
             except (TranscribeError, OSError) as err:
                 print(f"{path}: error: {err}", file=sys.stderr)
                 bad_input = isinstance(err, OSError) or err.status in (400, 413)

@@ -123,7 +123,8 @@ def _device(device: str | None) -> int | str | None:
 
 
 def run_push_to_talk(url: str, *, api_key: str | None, sample_rate: int, device: str | None,
-                     show: Callable[[str], None] = print, recognizer: Any = None) -> None:
+                     show: Callable[[str], None] = print, recognizer: Any = None,
+                     hotwords: str | None = None) -> None:
     """The interactive loop: space held = record, released = transcribe and print, ESC = quit.
 
     With a ``recognizer`` (:class:`ds2ray.transcribe.Recognizer`) recordings are transcribed in
@@ -144,7 +145,7 @@ def run_push_to_talk(url: str, *, api_key: str | None, sample_rate: int, device:
                 text = recognizer.transcribe(audio, sample_rate)
             else:
                 text = transcribe_bytes(wav_bytes(audio, sample_rate), url, api_key=api_key,
-                                        content_type="audio/wav")["text"]
+                                        content_type="audio/wav", hotwords=hotwords)["text"]
             show(f">>> {text or '(nothing recognised)'}")
         except TranscribeError as err:
             show(f"error: {err}")
@@ -269,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
         load_keyboard()
         recognizer = recognizer_from_args(args)
         run_push_to_talk(args.url, api_key=api_key, sample_rate=args.sample_rate, device=args.device,
-                         recognizer=recognizer)
+                         recognizer=recognizer, hotwords=args.hotwords)
     except MicError as err:
         print(f"ds2ray mic: {err}", file=sys.stderr)
         return 2

@@ -298,7 +298,7 @@ def test_every_limit_over_http(server, long_upload):
     assert post(server, encode(audio, 16000, "ogg")).status_code == 200
 
 
-def test_request_hotwords_are_checked(server):
+def test_request_hotwords_are_checked(server, tmp_path, capsys):
     """A request's ``hotwords`` (query parameter or form field) need a beam decoder; this server
     decodes greedily and says so, and a malformed spec is named."""
     wav = encode(np.zeros(8000, np.float32), 16000, "wav")
@@ -310,3 +310,9 @@ def test_request_hotwords_are_checked(server):
     assert r.status_code == 400 and "both" in r.json()["error"]
     r = requests.post(f"{server.url}/transcribe", data=wav, headers=AUTH, timeout=60)
     assert r.status_code == 200 and r.json()["hotwords"] == []
+    from ds2ray.cli import main
+
+    path = tmp_path / "a.wav"
+    path.write_bytes(wav)
+    assert main(["transcribe", str(path), "--url", server.url, "--api-key", API_KEY, "--hotwords", "gate:5"]) == 2
+    assert "beam decoder" in capsys.readouterr().err

@@ -39,3 +39,23 @@ def test_local_transcribe_writes_every_format_and_names_bad_files(overfit_model,
     assert f"{cut}: error: {cut}: truncated or damaged" in err  # exit 2, the file named, the others still done
     assert sorted(p.name for p in folder.iterdir()) == ["talk.srt"]
     assert (folder / "talk.srt").read_text().startswith("1\n00:00:00,")
+
+
+def test_local_transcribe_hotwords(overfit_model, tmp_path, capsys):
+    """``--hotwords`` reaches the local beam search (a heavy boost changes the text as the library's
+    decoder does), and greedy decoding with hotwords is refused."""
+    from ds2ray.cli import main
+    from ds2ray.transcribe import load_recognizer
+
+    path = tmp_path / "gate.wav"
+    sf.write(path, overfit_model.waves[0], 16000, subtype="PCM_16")
+    ck = ["--checkpoint", overfit_model.checkpoint, "--decoder", "beam"]
+    assert main(["transcribe", str(path), *ck]) == 0
+    assert capsys.readouterr().out.strip().split("\t")[1] == overfit_model.texts[0]
+    assert main(["transcribe", str(path), *ck, "--hotwords", "gale:40"]) == 0
+    boosted = capsys.readouterr().out.strip().split("\t")[1]
+    rec = load_recognizer(overfit_model.checkpoint, decoder="beam", hotwords="gale:40")
+    assert boosted == rec.transcribe(overfit_model.waves[0]) != overfit_model.texts[0]
+    assert main(["transcribe", str(path), "--checkpoint", overfit_model.checkpoint, "--decoder", "greedy",
+                 "--hotwords", "gale"]) == 2
+    assert "hotwords" in capsys.readouterr().err
