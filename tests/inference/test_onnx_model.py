@@ -151,8 +151,10 @@ def dev_fp32_text(en_exports, dev_set):
 
 
 def test_en_within_float32_noise_of_torch(en_exports, en_torch):
-    """On the trained English model float32 itself is the limit: torch's own float32 log-probs are
-    ~1e-3 from float64 on a few seconds of audio. ONNX must be no further from float64 than twice that."""
+    """On the trained English model float32 itself is the limit: torch's own float32 log-probs are up
+    to ~1e-3 from float64 on a few seconds of audio (1e-4 to 1e-3 from one trained model to the next,
+    as rounding happens to amplify). ONNX must be no further from float64 than twice torch's error or
+    1e-3, whichever is larger: a fixed multiple of torch's own error alone fails whenever torch is lucky."""
     audio = speechlike(1.0, 16000, seed=1)
     onnx_model = load_onnx_model(en_exports[0], threads=1)
     module, _ = build_graph_module("en")
@@ -163,7 +165,7 @@ def test_en_within_float32_noise_of_torch(en_exports, en_torch):
     torch32 = en_torch.log_probs([audio])[0]
     ort32 = onnx_model.log_probs([audio])[0]
     torch_err, onnx_err = np.abs(torch32 - ref64).max(), np.abs(ort32 - ref64).max()
-    assert onnx_err <= 2 * torch_err + 1e-5, (onnx_err, torch_err)
+    assert onnx_err <= max(2 * torch_err, 1e-3), (onnx_err, torch_err)
     np.testing.assert_allclose(np.exp(ort32), np.exp(torch32), atol=2e-3)
 
 
