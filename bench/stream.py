@@ -114,19 +114,30 @@ def sustained(recognizer: StreamingRecognizer, audio: np.ndarray, chunk: int, ma
     return best, tried
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_stream_bench_args(p: argparse.ArgumentParser, chunk_ms: float, chunk_help: str) -> None:
+    """The flags this benchmark shares with ``bench/stream_serve.py``."""
     p.add_argument("--checkpoint", default=None, help="a unidirectional checkpoint (default: untrained 'online')")
     p.add_argument("--clip-seconds", type=float, default=10.0, help="audio per stream (default 10)")
-    p.add_argument("--chunk-ms", type=float, default=160.0, help="chunk length (default 160 ms)")
+    p.add_argument("--chunk-ms", type=float, default=chunk_ms, help=chunk_help)
     p.add_argument("--levels", default="1,8", help="concurrent streams to measure (default 1,8)")
     p.add_argument("--sustain", action="store_true", help="also search the most real-time streams (doubling)")
     p.add_argument("--max-streams", type=int, default=64, help="sustain search limit (default 64)")
     p.add_argument("--tiny", action="store_true", help="2 s clips, levels 1,2, no sustain search: a smoke run")
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "stream.json"))
+
+
+def parse_stream_bench_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse; ``--tiny`` shrinks the run to a smoke check."""
     args = p.parse_args(argv)
     if args.tiny:
         args.clip_seconds, args.levels, args.sustain = 2.0, "1,2", False
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_stream_bench_args(p, 160.0, "chunk length (default 160 ms)")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "stream.json"))
+    args = parse_stream_bench_args(p, argv)
     torch.set_num_threads(1)
     checkpoint = args.checkpoint
     if checkpoint is None:

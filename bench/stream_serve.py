@@ -122,19 +122,13 @@ def in_process_baseline(checkpoint: str, audio: np.ndarray, chunk: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.stream import add_stream_bench_args, parse_stream_bench_args
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default=None, help="a unidirectional checkpoint (default: untrained 'online')")
-    p.add_argument("--clip-seconds", type=float, default=10.0, help="audio per stream (default 10)")
-    p.add_argument("--chunk-ms", type=float, default=100.0, help="frame length (default 100 ms, as the clients)")
-    p.add_argument("--levels", default="1,8", help="concurrent streams to measure (default 1,8)")
-    p.add_argument("--sustain", action="store_true", help="also search the most real-time streams (doubling)")
-    p.add_argument("--max-streams", type=int, default=64, help="sustain search limit (default 64)")
+    add_stream_bench_args(p, 100.0, "frame length (default 100 ms, as the clients)")
     p.add_argument("--stream-num-cpus", type=float, default=1.0, help="CPUs (threads) for streams (default 1)")
-    p.add_argument("--tiny", action="store_true", help="2 s clips, levels 1,2, no sustain search: a smoke run")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "stream_serve.json"))
-    args = p.parse_args(argv)
-    if args.tiny:
-        args.clip_seconds, args.levels, args.sustain = 2.0, "1,2", False
+    args = parse_stream_bench_args(p, argv)
 
     from ds2ray.model.checkpoint import load_checkpoint
     from ds2ray.streaming.state import ready_output_frames
