@@ -26,7 +26,7 @@ and returns the last ``final`` (possibly with empty text).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ from ds2ray.model.lengths import lookahead_seconds
 from ds2ray.streaming.decoding import DecoderFactory, GreedyStreamDecoder, StreamDecoder
 from ds2ray.streaming.endpoint import EndpointConfig, EnergyEndpointer
 from ds2ray.streaming.frontend import FeatureStream
-from ds2ray.streaming.state import EncoderStream, check_streamable, ready_output_frames
+from ds2ray.streaming.state import EncoderStream, accept_batch, check_streamable, ready_output_frames
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class RecognizerStream:
     def __init__(self, recognizer: "StreamingRecognizer", decoder: StreamDecoder, keep_log_probs: bool) -> None:
         am = recognizer.acoustic
         self._recognizer = recognizer
-        self._features = FeatureStream(am.extractor, am.normalizer)
+        self._features_stream = FeatureStream(am.extractor, am.normalizer)
         self._encoder = EncoderStream(am.model)
         self._endpointer = EnergyEndpointer(recognizer.endpoint, am.feature_config.sample_rate)
         self._decoder = decoder
@@ -108,17 +108,16 @@ class RecognizerStream:
 
     def accept(self, pcm: np.ndarray | bytes) -> list[StreamEvent]:
         """The next chunk (any length; int16, float or PCM16 bytes at the model's rate) -> events."""
-        if self.finished:
-            raise RuntimeError("accept() after finish(): open a new stream")
-        samples = pcm_to_float(pcm)
-        if not samples.size:
-            return []
+        return self._recognizer.accept_many([self], [pcm])[0]
+
+    def _features(self, samples: np.ndarray) -> tuple[torch.Tensor, list[int]]:
+        """float32 samples (N,) -> the feature frames (T, F) they complete and the output frames at
+        which the endpoints they pass cut segments."""
         self.samples += len(samples)
-        logp = self._encoder.accept(self._features.accept(samples)).numpy()  # (T', V)
-        cuts = [ready_output_frames(self._recognizer.acoustic.model_config,
-                                    self._recognizer.acoustic.feature_config, pos)
-                for pos in self._endpointer.accept(samples)]
-        return self._decode(logp, cuts, final=False)
+        feats = self._features_stream.accept(samples)
+        am = self._recognizer.acoustic
+        cuts = [ready_output_frames(am.model_config, am.feature_config, pos) for pos in self._endpointer.accept(samples)]
+        return feats, cuts
 
     def finish(self) -> list[StreamEvent]:
         """End of the audio: the model's last frames (offline's zero padding) and the last final."""
@@ -195,6 +194,29 @@ class StreamingRecognizer:
             raise ConfigError(f"stream sample rate {sample_rate} Hz: this model takes {self.sample_rate} Hz audio; "
                               "resample the audio (or the client's capture) to it")
         return RecognizerStream(self, self.decoder_factory(self.acoustic.vocab), keep_log_probs)
+
+    def accept_many(self, streams: Sequence[RecognizerStream], chunks: Sequence[np.ndarray | bytes]) -> list[list[StreamEvent]]:
+        """``streams[i].accept(chunks[i])`` for every ``i``, with one batched model call for all of
+        them (:func:`~ds2ray.streaming.state.accept_batch`): what a server does with the audio that
+        arrived on each of its streams since their last step. Events per stream, as ``accept`` gives
+        them; every chunk is checked before any stream changes."""
+        if len(streams) != len(chunks):
+            raise ValueError(f"accept_many: {len(streams)} streams but {len(chunks)} chunks")
+        if len({id(s) for s in streams}) != len(streams):
+            raise ValueError("accept_many: a stream appears twice; join its chunks into one")
+        for i, stream in enumerate(streams):
+            if stream._recognizer is not self:
+                raise ValueError(f"accept_many: stream {i} belongs to another recognizer")
+            if stream.finished:
+                raise RuntimeError(f"accept() after finish() (stream {i}): open a new stream")
+        samples = [pcm_to_float(c) for c in chunks]
+        live = [i for i, x in enumerate(samples) if x.size]
+        prepared = [streams[i]._features(samples[i]) for i in live]
+        logps = accept_batch([streams[i]._encoder for i in live], [feats for feats, _ in prepared])
+        events: list[list[StreamEvent]] = [[] for _ in streams]
+        for i, (_, cuts), logp in zip(live, prepared, logps):
+            events[i] = streams[i]._decode(logp.numpy(), cuts, final=False)
+        return events
 
 
 def load_streaming_recognizer(checkpoint: str, endpoint: EndpointConfig | None = None,

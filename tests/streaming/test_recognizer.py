@@ -130,3 +130,31 @@ def test_a_beam_decoder_plugs_in_and_equals_offline_beam(online_model, speech, o
     _, events, _ = run(recognizer, speech, 4000)
     assert events[-1].kind == "final" and events[-1].text
     assert events[-1].text == BeamSearchDecoder(online_model.vocab, config).decode(offline_log_probs)
+
+
+def test_streams_stepped_together_equal_offline(online_model, speech, offline_log_probs):
+    """accept_many (a server's tick: every stream's new audio, one model call) gives each stream the
+    log-probs and finals of streaming it alone, whatever each stream's chunking."""
+    recognizer = StreamingRecognizer(online_model, EndpointConfig(min_trailing_silence=0.5))
+    alone = run(recognizer, speech, 1000 * SR // 1000)[1]
+    audios = [speech, speech[: 2 * SR], np.zeros(SR // 2, np.float32)]  # a short one and one of silence
+    chunks = [37 * SR // 1000, 160 * SR // 1000, 100 * SR // 1000]
+    streams = [recognizer.stream(keep_log_probs=True) for _ in audios]
+    events: list[list] = [[] for _ in audios]
+    for step in range(len(speech) // chunks[0] + 2):
+        pieces = [a[step * c: (step + 1) * c] for a, c in zip(audios, chunks)]
+        for got, new in zip(events, recognizer.accept_many(streams, pieces)):
+            got += new
+    for stream, got in zip(streams, events):
+        got += stream.finish()
+    np.testing.assert_allclose(streams[0].log_probs, offline_log_probs, atol=1e-4, rtol=0)
+    assert [e for e in events[0] if e.kind == "final"] == [e for e in alone if e.kind == "final"]
+    short = recognizer.stream(keep_log_probs=True)
+    short.accept(speech[: 2 * SR])
+    short.finish()
+    np.testing.assert_allclose(streams[1].log_probs, short.log_probs, atol=1e-4, rtol=0)
+    assert [e.kind for e in events[2]][-1] == "final"
+    with pytest.raises(ValueError, match="appears twice"):
+        recognizer.accept_many([streams[0], streams[0]], [speech[:10], speech[:10]])
+    with pytest.raises(ValueError, match="another recognizer"):
+        StreamingRecognizer(online_model).accept_many(streams[:1], [speech[:10]])

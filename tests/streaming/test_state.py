@@ -1,6 +1,7 @@
 """EncoderStream runs a unidirectional DS2 chunk by chunk and equals the whole-utterance forward
 pass, for any conv stack (kernels, strides, paddings, 1-3 layers) and any chunking;
-ready_output_frames counts the frames a number of samples completes."""
+ready_output_frames counts the frames a number of samples completes; streams stepped together
+(accept_batch) equal each stream alone."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ds2ray.data.features import FeatureConfig
 from ds2ray.model.config import ModelConfig
 from ds2ray.model.deepspeech2 import DeepSpeech2
 from ds2ray.model.lengths import layer_lengths
-from ds2ray.streaming.state import EncoderStream, ready_output_frames
+from ds2ray.streaming.state import EncoderStream, accept_batch, ready_output_frames
 
 torch.set_num_threads(1)
 
@@ -81,3 +82,44 @@ def test_bidirectional_training_and_skipping_models_are_refused():
     stream.finish()
     with pytest.raises(RuntimeError, match="after finish"):
         stream.accept(torch.zeros(3, 16))
+
+
+@settings(max_examples=20, deadline=None)
+@given(model=unidirectional_models(), sizes=st.lists(st.integers(1, 50), min_size=2, max_size=4),
+       steps=st.lists(st.lists(st.integers(0, 12), min_size=4, max_size=4), min_size=1, max_size=6),
+       seed=st.integers(0, 1000))
+def test_streams_stepped_together_equal_each_ones_forward_pass(model, sizes, steps, seed):
+    """accept_batch over streams of different lengths, fed different amounts per step (often none),
+    gives each stream what the whole-utterance forward pass gives it: the padded batch and the packed
+    RNN never leak one stream's frames or state into another's."""
+    assume(all(min(layer_lengths(model.config, n)) > 0 for n in sizes))
+    gen = torch.Generator().manual_seed(seed)
+    feats = [torch.randn(n, 16, generator=gen) for n in sizes]
+    streams = [EncoderStream(model) for _ in sizes]
+    pos, got = [0] * len(sizes), [[] for _ in sizes]
+    for step in steps + [[max(sizes)] * 4]:  # the last step delivers whatever is left
+        pieces = []
+        for i, n in enumerate(step[: len(sizes)]):
+            pieces.append(feats[i][pos[i]: pos[i] + n])
+            pos[i] = min(sizes[i], pos[i] + n)
+        for i, out in enumerate(accept_batch(streams, pieces)):
+            got[i].append(out)
+    for i, (stream, f) in enumerate(zip(streams, feats)):
+        got[i].append(stream.finish())
+        with torch.no_grad():
+            logits, lengths = model(f[None], torch.tensor([len(f)]))
+        expected = torch.log_softmax(logits[0, : int(lengths[0])], dim=-1)
+        torch.testing.assert_close(torch.cat(got[i]), expected, atol=1e-5, rtol=0)
+
+
+def test_accept_batch_refuses_what_it_cannot_batch():
+    cfg = ModelConfig(num_features=16, num_classes=6, conv_channels=(3,), conv_kernels=((3, 3),),
+                      conv_strides=((1, 1),), rnn_layers=1, rnn_hidden=4, bidirectional=False)
+    model, other = DeepSpeech2(cfg).eval(), DeepSpeech2(cfg).eval()
+    a, b = EncoderStream(model), EncoderStream(other)
+    with pytest.raises(ValueError, match="another model"):
+        accept_batch([a, b], [torch.zeros(3, 16)] * 2)
+    with pytest.raises(ValueError, match="appears twice"):
+        accept_batch([a, a], [torch.zeros(3, 16)] * 2)
+    with pytest.raises(ValueError, match="2 streams but 1"):
+        accept_batch([a, EncoderStream(model)], [torch.zeros(3, 16)])
