@@ -90,6 +90,9 @@ def register(sub) -> None:
                    help="seconds without a message before a stream is closed with 4408 (default 10)")
     g.add_argument("--stream-max-seconds", type=float, default=None,
                    help="longest stream, in seconds of audio or of time open; then 4413 (default 600)")
+    g.add_argument("--stream-decoder", choices=("greedy", "beam"), default=None,
+                   help="decoder of /stream (default greedy); beam uses the LM and tuned weights of --decoder beam, "
+                        "or the shipped model's (e.g. en) when the HTTP decoder is greedy")
     p.add_argument("--api-key-env", default=None,
                    help="environment variable holding the API key (default DS2RAY_API_KEY); unset = no key")
     p.add_argument("--address", default=None,
@@ -129,6 +132,7 @@ def config_from_args(args: argparse.Namespace):
         "stream_checkpoint": args.stream_checkpoint, "stream_num_cpus": args.stream_num_cpus,
         "stream_max_streams": args.stream_max_streams, "stream_max_frame_bytes": args.stream_max_frame_bytes,
         "stream_idle_timeout_s": args.stream_idle_timeout, "stream_max_seconds": args.stream_max_seconds,
+        "stream_decoder": args.stream_decoder,
         "batch_wait_s": args.batch_wait_ms / 1000 if args.batch_wait_ms is not None else None,
     }
     fields = {k: v for k, v in optional.items() if v is not None}

@@ -68,6 +68,7 @@ class ServeConfig(DecoderSettings):
     replicas, which then reserve ``stream_num_cpus`` more CPUs (as many model threads). Limits:
     ``stream_max_streams`` per front replica, frames up to ``stream_max_frame_bytes``, closed after
     ``stream_idle_timeout_s`` without a message and after ``stream_max_seconds`` of audio or time.
+    ``stream_decoder``: ``greedy``, or ``beam`` (:func:`serve.stream.stream_decoder_config` says with which LM).
 
     HTTP: Serve's proxy listens on ``host``:``port``; the app is mounted at ``route_prefix`` under
     the application name ``name``.
@@ -104,6 +105,7 @@ class ServeConfig(DecoderSettings):
     stream_max_frame_bytes: int = 65536
     stream_idle_timeout_s: float = 10.0
     stream_max_seconds: float = 600.0
+    stream_decoder: str = "greedy"
 
     def __post_init__(self) -> None:
         from ds2ray.decode.base import decoder_names
@@ -140,6 +142,8 @@ class ServeConfig(DecoderSettings):
                 or self.stream_idle_timeout_s <= 0 or self.stream_max_seconds <= 0:
             raise ConfigError("ServeConfig: stream_max_streams >= 1, stream_max_frame_bytes >= 2, and stream_num_cpus, "
                               "stream_idle_timeout_s and stream_max_seconds > 0 are required")
+        if self.stream_decoder not in ("greedy", "beam"):
+            raise ConfigError(f"ServeConfig.stream_decoder must be 'greedy' or 'beam', got {self.stream_decoder!r}")
         self._check_settings()
         object.__setattr__(self, "max_batch_seconds", int(self.max_batch_seconds))
         for name in ("num_cpus", "front_num_cpus", "max_body_mb", "max_seconds", "batch_wait_s",
