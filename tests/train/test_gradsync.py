@@ -29,68 +29,70 @@ def _batch(rank: int, step: int):
     return feats, lengths, targets, torch.full((b,), 6)
 
 
-def _train(rank: int, world: int, port: int, mode: str, compression: str, steps: int, out: dict) -> None:
+RUNS = (("ddp", "none"), ("flat", "none"), ("flat", "bf16"))  # (grad sync, compression)
+
+
+def _train(rank: int, world: int, port: int, runs: tuple[tuple[str, str], ...], steps: int, out: str) -> None:
+    """Each run of ``runs`` in turn on one gloo group (a spawn of two ranks costs seconds: one for all)."""
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    results = {}
     try:
-        torch.manual_seed(rank)  # different starts: the broadcast (flat) or DDP must equalise them
-        model = DeepSpeech2(get_preset("tiny").model)
-        grads = None
-        if mode == "ddp":
-            model = torch.nn.parallel.DistributedDataParallel(model)
-        else:
-            broadcast_state(model)
-            grads = FlatGradients(list(model.parameters()), 2, world, compression)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-        losses = []
-        for step in range(steps):
-            feats, lengths, targets, target_lengths = _batch(rank, step)
-            logits, out_lengths = model(feats, lengths)
-            loss = ctc_loss(logits, out_lengths, targets, target_lengths)
-            if grads is not None:
-                grads.zero()
+        for mode, compression in runs:
+            torch.manual_seed(rank)  # different starts: the broadcast (flat) or DDP must equalise them
+            model = DeepSpeech2(get_preset("tiny").model)
+            grads = None
+            if mode == "ddp":
+                model = torch.nn.parallel.DistributedDataParallel(model)
             else:
-                opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if grads is not None:
-                total, count = grads.all_reduce([float(loss), 1.0])
-            else:
-                t = torch.tensor([float(loss), 1.0], dtype=torch.float64)
-                dist.all_reduce(t)
-                total, count = t.tolist()
-            losses.append(total / count)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-        if rank == 0:
+                broadcast_state(model)
+                grads = FlatGradients(list(model.parameters()), 2, world, compression)
+            opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+            losses = []
+            for step in range(steps):
+                feats, lengths, targets, target_lengths = _batch(rank, step)
+                logits, out_lengths = model(feats, lengths)
+                loss = ctc_loss(logits, out_lengths, targets, target_lengths)
+                if grads is not None:
+                    grads.zero()
+                else:
+                    opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if grads is not None:
+                    total, count = grads.all_reduce([float(loss), 1.0])
+                else:
+                    t = torch.tensor([float(loss), 1.0], dtype=torch.float64)
+                    dist.all_reduce(t)
+                    total, count = t.tolist()
+                losses.append(total / count)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                opt.step()
             core = model.module if mode == "ddp" else model
-            out["losses"] = losses
-            out["weights"] = torch.cat([p.detach().reshape(-1) for p in core.parameters()])
+            results[(mode, compression)] = {"losses": losses,
+                                            "weights": torch.cat([p.detach().reshape(-1) for p in core.parameters()])}
+        if rank == 0:
+            torch.save(results, out)
     finally:
         dist.destroy_process_group()
 
 
-def _run(mode: str, compression: str = "none", steps: int = 4) -> dict:
-    manager = mp.get_context("spawn").Manager()
-    out = manager.dict()
-    mp.start_processes(_train, args=(2, _free_port(), mode, compression, steps, out), nprocs=2,
-                       start_method="spawn")
-    return dict(out)
-
-
 @pytest.fixture(scope="module")
-def ddp_run() -> dict:
-    return _run("ddp")
+def runs(tmp_path_factory) -> dict:
+    """Rank 0's losses and final weights of every run in :data:`RUNS`, 4 steps each."""
+    out = tmp_path_factory.mktemp("gradsync") / "runs.pt"
+    mp.start_processes(_train, args=(2, _free_port(), RUNS, 4, str(out)), nprocs=2, start_method="spawn")
+    return torch.load(out)
 
 
-def test_flat_sync_trains_like_ddp(ddp_run):
-    flat = _run("flat")
+def test_flat_sync_trains_like_ddp(runs):
+    ddp_run, flat = runs[("ddp", "none")], runs[("flat", "none")]
     assert flat["losses"] == pytest.approx(ddp_run["losses"], rel=1e-5)
     assert torch.allclose(flat["weights"], ddp_run["weights"], atol=1e-5, rtol=1e-4)
     assert ddp_run["losses"][-1] < ddp_run["losses"][0]  # it trained
 
 
-def test_bf16_compressed_gradients_stay_close(ddp_run):
-    bf16 = _run("flat", "bf16")
+def test_bf16_compressed_gradients_stay_close(runs):
+    ddp_run, bf16 = runs[("ddp", "none")], runs[("flat", "bf16")]
     assert bf16["losses"] == pytest.approx(ddp_run["losses"], rel=2e-2)
     assert not torch.equal(bf16["weights"], ddp_run["weights"])  # compression is not neutral
 
