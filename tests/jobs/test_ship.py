@@ -19,25 +19,20 @@ from jobs.recipe import REPO
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 
 
-@pytest.fixture(scope="module")
-def overfit(tmp_path_factory):
-    from ds2ray.testing.overfit import train_overfit
-
-    return train_overfit(tmp_path_factory.mktemp("overfit"))
-
-
 def _manifest(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 @pytest.fixture
-def experiment(overfit, tmp_path, kenlm_ready) -> tuple[Experiment, Path]:
-    """An english experiment folder as the earlier stages leave it, with the overfit model as its
-    training result, and a shared-data folder whose pocketsphinx set is the same three clips."""
+def experiment(overfit_model, tmp_path, kenlm_ready) -> tuple[Experiment, Path]:
+    """An english experiment folder as the earlier stages leave it, with the session's overfit model
+    (tests/conftest.py, trained once for tests/serve, tests/pretrained and here) as its training
+    result, and a shared-data folder whose pocketsphinx set is the same three clips."""
     from ds2ray.lm.build import LMBuildConfig, build_lm
     from ds2ray.testing.overfit import SAMPLE_RATE
 
+    overfit = overfit_model
     root, shared = tmp_path / "exp", tmp_path / "shared"
     rows = []
     for i, (text, wave) in enumerate(zip(overfit.texts, overfit.waves)):
