@@ -129,10 +129,13 @@ def main() -> int:
     parser.add_argument("--tuned", default=None, help="tuned.json with alpha/beta for beam")
     parser.add_argument("--backends", default="torch,onnx,onnx-int8",
                         help="backends to compare: torch, onnx, onnx-int8 (its --int8 export) (default all three)")
+    parser.add_argument("--decoders", default="greedy,beam+lm", help="decoders to run: greedy, beam+lm (default both)")
     parser.add_argument("--clip-seconds", type=float, default=5.0, help="clip length (default 5)")
     parser.add_argument("--levels", default="1,32", help="concurrency levels (default 1,32)")
     parser.add_argument("--requests", type=int, default=0, help="requests per level (default max(40, 4 x concurrency))")
     parser.add_argument("--num-cpus", type=float, default=1.0, help="CPUs (threads) of the model replica (default 1)")
+    parser.add_argument("--model-threads", type=int, default=0,
+                        help="model threads of the replica (default 0: as many as --num-cpus)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "serve.json"))
     args = parser.parse_args()
 
@@ -154,11 +157,14 @@ def main() -> int:
     audio, clip_source = speech_clip(args.clip_seconds)
     data = wav_bytes(audio)
     levels = [int(x) for x in args.levels.split(",")]
-    decoders = {"greedy": {"decoder": "greedy"}}
-    beam = beam_settings(args.checkpoint, args.lm, args.tuned)
-    if beam is None:
+    wanted = {d.strip() for d in args.decoders.split(",") if d.strip()}
+    if not wanted <= {"greedy", "beam+lm"}:
+        parser.error(f"--decoders {args.decoders}: choose from greedy, beam+lm")
+    decoders = {"greedy": {"decoder": "greedy"}} if "greedy" in wanted else {}
+    beam = beam_settings(args.checkpoint, args.lm, args.tuned) if "beam+lm" in wanted else None
+    if beam is None and "beam+lm" in wanted:
         print("no LM (not a shipped model and no --lm): beam + LM skipped", flush=True)
-    else:
+    elif beam is not None:
         decoders["beam+lm"] = beam
 
     connect(max(2, os.cpu_count() or 2), include_dashboard=False, log_to_driver=False,
@@ -169,6 +175,7 @@ def main() -> int:
         for backend in backends:
             for name, settings in decoders.items():
                 cfg = ServeConfig(checkpoint=sources[backend], backend=backend.split("-")[0], port=0, num_cpus=args.num_cpus,
+                                  model_threads=args.model_threads,
                                   api_key_env="", name=f"bench-{backend}-{name.replace('+', '-')}",
                                   max_ongoing_requests=64, **settings)
                 server = start_server(cfg)
@@ -186,7 +193,8 @@ def main() -> int:
     finally:
         ray.shutdown()
 
-    print(f"\nclip: {args.clip_seconds:g} s of {clip_source}; model replica: {args.num_cpus:g} CPU")
+    threads = args.model_threads or max(1, round(args.num_cpus))
+    print(f"\nclip: {args.clip_seconds:g} s of {clip_source}; model replica: {args.num_cpus:g} CPU, {threads} thread(s)")
     print(f"{'backend':>9} {'decoder':>7} {'conc':>4} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>6} {'decode':>7} "
           f"{'model':>7} {'search':>7} {'queue':>7} {'batch':>5}")
     for r in rows:
@@ -226,7 +234,7 @@ def main() -> int:
     if sizes:
         print("ONNX file sizes (MB): " + ", ".join(f"{b} {mb}" for b, mb in sizes.items()))
     result = {"benchmark": "serve", "clip_seconds": args.clip_seconds, "clip": clip_source, "onnx_mb": sizes,
-              "checkpoint": args.checkpoint, "model_num_cpus": args.num_cpus,
+              "checkpoint": args.checkpoint, "model_num_cpus": args.num_cpus, "model_threads": threads,
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "load_avg_before": round(load_before, 2), "load_avg_after": round(os.getloadavg()[0], 2)},
               "rows": rows, "summary": summary}

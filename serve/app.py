@@ -97,6 +97,7 @@ class Transcriber:
         from ds2ray.inference.model import load_acoustic_model
 
         self.config = cfg = ServeConfig.from_dict(config)
+        threads = cfg.threads
         if cfg.use_gpu:
             if not torch.cuda.is_available():
                 raise RuntimeError("use_gpu is set but this replica sees no CUDA device; drop --use-gpu or run on a "
@@ -104,14 +105,16 @@ class Transcriber:
             device = "cuda"
         else:
             device = "cpu"
-            torch.set_num_threads(max(1, round(cfg.num_cpus)))
-        self.model = load_acoustic_model(cfg.checkpoint, device, backend=cfg.backend)
+            torch.set_num_threads(threads)
+        self.model = load_acoustic_model(cfg.checkpoint, device, backend=cfg.backend, threads=threads)
         self.decoder = build_decoder(cfg.decoder_config(), self.model.vocab)
         self.sample_rate = self.model.feature_config.sample_rate
         self.frame_seconds = self.model.frame_seconds
         self._batched.set_max_batch_size(cfg.max_batch_seconds)
         self._batched.set_batch_wait_timeout_s(cfg.batch_wait_s)
         self._one_at_a_time = asyncio.Lock()
+        self._waiting = 0  # clips taken by transcribe() and not yet answered
+        self._idle_since = 0.0  # time.monotonic() when the last batch ended
         self._run([Clip(np.zeros(self.sample_rate, np.float32), self.sample_rate)])  # warm-up
 
     def info(self) -> dict[str, Any]:
@@ -128,9 +131,27 @@ class Transcriber:
         if clip.sample_rate != self.sample_rate:
             raise ValueError(f"clip at {clip.sample_rate} Hz, model wants {self.sample_rate} Hz")
         if self.config.batching:
-            return await self._batched(clip)
+            self._batched.set_batch_wait_timeout_s(self._batch_wait_s())
+            self._waiting += 1
+            try:
+                return await self._batched(clip)
+            finally:
+                self._waiting -= 1
         async with self._one_at_a_time:
             return (await asyncio.to_thread(self._run, [clip]))[0]
+
+    def _batch_wait_s(self) -> float:
+        """How long the batch a clip arriving now starts may wait to fill: ``batch_wait_s`` under load, 0 when
+        the replica is idle (nothing in flight here, and the last batch ended at least ``batch_wait_s`` ago).
+
+        Under load the model blocks this replica's loop (see :meth:`_batched`), so the requests that arrived
+        meanwhile reach ``transcribe`` back to back the moment a batch ends; waiting lets them all into the
+        next batch. A lone request after a pause (concurrency 1) has nobody to wait for: it runs at once.
+        """
+        wait = self.config.batch_wait_s
+        if self._waiting == 0 and time.monotonic() - self._idle_since >= wait:
+            return 0.0
+        return wait
 
     @serve.batch(max_batch_size=60, batch_wait_timeout_s=0.01, batch_size_fn=batch_seconds)
     async def _batched(self, clips: list[Clip]) -> list[dict[str, Any]]:
@@ -139,7 +160,10 @@ class Transcriber:
         # soon as this one is handed over, so while the loop is free it would cut many small
         # batches that then wait in line. Blocked, the requests arriving meanwhile queue up and
         # the next batch takes them all (up to max_batch_seconds).
-        return self._run(clips)
+        try:
+            return self._run(clips)
+        finally:
+            self._idle_since = time.monotonic()
 
     def _run(self, clips: list[Clip]) -> list[dict[str, Any]]:
         t0 = time.perf_counter()

@@ -57,7 +57,10 @@ def register(sub) -> None:
     p.add_argument("--max-replicas", type=int, default=0,
                    help="autoscale model replicas between --replicas and this many (default: no autoscaling)")
     p.add_argument("--num-cpus", type=float, default=None,
-                   help="CPUs per model replica; torch uses as many threads (default 1)")
+                   help="CPUs per model replica; the model uses as many threads (default 1)")
+    p.add_argument("--model-threads", type=int, default=None,
+                   help="model threads per replica when not as many as --num-cpus (e.g. 2 on a 1-CPU replica of a "
+                        "2-core machine: one request uses both cores)")
     p.add_argument("--use-gpu", action="store_true", help="one GPU per model replica")
     p.add_argument("--no-batching", action="store_true", help="run one request at a time per replica")
     p.add_argument("--max-batch-seconds", type=int, default=None,
@@ -124,7 +127,7 @@ def config_from_args(args: argparse.Namespace):
         "alpha": args.alpha, "beta": args.beta, "beam_width": args.beam_width, "beam_prune_logp": args.beam_prune_logp,
         "token_min_logp": args.token_min_logp, "unk_score_offset": args.unk_score_offset,
         "hotwords": hotwords_from_args(args), "hotword_weight": args.hotword_weight,
-        "num_cpus": args.num_cpus,
+        "num_cpus": args.num_cpus, "model_threads": args.model_threads,
         "max_batch_seconds": args.max_batch_seconds, "max_body_mb": args.max_body_mb,
         "max_seconds": args.max_seconds, "max_segment_seconds": args.max_segment_seconds,
         "api_key_env": args.api_key_env, "lm_path": lm,

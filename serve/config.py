@@ -41,8 +41,9 @@ class ServeConfig(DecoderSettings):
     tuned.json.
 
     Scale: ``replicas`` model replicas, autoscaled up to ``max_replicas`` when that is larger
-    (``target_ongoing_requests`` per replica); each takes ``num_cpus`` CPUs (torch uses as many
-    threads) and one GPU with ``use_gpu``. ``front_replicas`` validating front replicas take
+    (``target_ongoing_requests`` per replica); each takes ``num_cpus`` CPUs and one GPU with
+    ``use_gpu``, and runs the model with ``model_threads`` threads (0: as many as ``num_cpus``; more
+    lets a replica with a fractional or single CPU reservation use idle cores for one request). ``front_replicas`` validating front replicas take
     ``front_num_cpus`` each.
 
     Batching: with ``batching`` on, requests queued at a model replica form batches of up to
@@ -81,6 +82,7 @@ class ServeConfig(DecoderSettings):
     max_replicas: int = 0
     target_ongoing_requests: float = 16.0
     num_cpus: float = 1.0
+    model_threads: int = 0
     use_gpu: bool = False
     front_replicas: int = 1
     front_num_cpus: float = 0.25
@@ -122,6 +124,9 @@ class ServeConfig(DecoderSettings):
                               f"replicas ({self.replicas})")
         if self.num_cpus <= 0 and not self.use_gpu:
             raise ConfigError("ServeConfig.num_cpus must be > 0 for a CPU model replica")
+        if int(self.model_threads) != self.model_threads or self.model_threads < 0:
+            raise ConfigError(f"ServeConfig.model_threads must be a whole number >= 0 (0: as many as num_cpus), "
+                              f"got {self.model_threads!r}")
         if self.max_body_mb <= 0 or self.max_seconds <= 0:
             raise ConfigError("ServeConfig: max_body_mb and max_seconds must be > 0")
         if int(self.max_batch_seconds) < self.max_segment_seconds:
@@ -146,6 +151,7 @@ class ServeConfig(DecoderSettings):
             raise ConfigError(f"ServeConfig.stream_decoder must be 'greedy' or 'beam', got {self.stream_decoder!r}")
         self._check_settings()
         object.__setattr__(self, "max_batch_seconds", int(self.max_batch_seconds))
+        object.__setattr__(self, "model_threads", int(self.model_threads))
         for name in ("num_cpus", "front_num_cpus", "max_body_mb", "max_seconds", "batch_wait_s",
                      "target_ongoing_requests", "max_segment_seconds", "stream_num_cpus", "stream_idle_timeout_s",
                      "stream_max_seconds"):
@@ -164,6 +170,11 @@ class ServeConfig(DecoderSettings):
 
         return StreamLimits(max_frame_bytes=int(self.stream_max_frame_bytes), idle_timeout_s=self.stream_idle_timeout_s,
                             max_seconds=self.stream_max_seconds, max_streams=int(self.stream_max_streams))
+
+    @property
+    def threads(self) -> int:
+        """Model threads per replica: ``model_threads``, or ``num_cpus`` rounded (at least 1) when that is 0."""
+        return int(self.model_threads) or max(1, round(self.num_cpus))
 
     @property
     def max_body_bytes(self) -> int:

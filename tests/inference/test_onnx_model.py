@@ -118,6 +118,37 @@ def test_bad_files_name_the_file(tiny, tmp_path):
         load_onnx_model(str(tmp_path / "bare.onnx"))
 
 
+@ONE_KIND
+def test_int8_gru_weights_are_folded_to_float_at_load(tiny, tmp_path):
+    """The int8 file keeps its GRU weights int8 on disk; the session folds their DequantizeLinear once, at load,
+    so no dequantisation runs per call (the GRU pre-packs float weights) and the outputs are the same."""
+    import onnx
+    import onnxruntime as ort
+
+    from ds2ray.inference.onnx_model import session_options
+
+    int8 = str(tmp_path / "tiny.int8.onnx")
+    quantize_onnx(tiny[1], int8)
+    on_disk = [n.op_type for n in onnx.load(int8).graph.node]
+    assert on_disk.count("DequantizeLinear") >= 2  # W and R of the tiny model's GRU
+
+    def optimised_ops(options) -> list[str]:
+        options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+        ort.InferenceSession(int8, options, providers=["CPUExecutionProvider"])
+        return [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
+
+    ours = optimised_ops(session_options(1))
+    assert "DequantizeLinear" not in ours and "GRU" in ours
+    plain = ort.SessionOptions()
+    plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert "DequantizeLinear" in optimised_ops(plain)  # what onnxruntime does by default: dequantise per call
+    folded = load_onnx_model(int8, threads=1)
+    unfolded = OnnxAcousticModel(int8, ort.InferenceSession(int8, plain, providers=["CPUExecutionProvider"]),
+                                 folded.metadata, folded.vocab)
+    for a, b in zip(folded.log_probs(_audios()), unfolded.log_probs(_audios())):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
 # --- the shipped English model on real speech --------------------------------------------------------
 @pytest.fixture(scope="module")
 def en_exports(tmp_path_factory):
