@@ -15,6 +15,7 @@ a 2-core CPU. The sustain search doubles the stream count while p50 <= the targe
 ends more than one chunk behind real time.
 
     python bench/stream.py [--checkpoint C] [--levels 1,8] [--sustain] [--out bench/results/stream.json]
+    python bench/stream.py --batched     # all streams on one thread, one batched step per chunk
     python bench/stream.py --tiny        # a few seconds: checks the bench runs, not a result
 """
 
@@ -88,6 +89,41 @@ def level(recognizer: StreamingRecognizer, audio: np.ndarray, chunk: int, stream
             "max_behind_s": round(max(r["behind_s"] for r in results), 3)}
 
 
+def level_batched(recognizer: StreamingRecognizer, audio: np.ndarray, chunk: int, streams: int,
+                  paced: bool = True) -> dict:
+    """As :func:`level`, but as ``serve/stream.py``'s scheduler runs streams: all on one thread, and at
+    each chunk's end one batched step over every stream (``StreamingRecognizer.accept_many``)."""
+    rate = recognizer.sample_rate
+    opened = [recognizer.stream() for _ in range(streams)]
+    start_at = time.perf_counter() + 0.05
+    latencies, busy = [], 0.0
+    for begin in range(0, len(audio), chunk):
+        piece = audio[begin: begin + chunk]
+        due = start_at + (begin + len(piece)) / rate
+        if paced:
+            time.sleep(max(0.0, due - time.perf_counter()))
+        t = time.perf_counter()
+        events = recognizer.accept_many(opened, [piece] * streams)
+        done = time.perf_counter()
+        busy += done - t
+        latencies += [done - (due if paced else t) for e in events if e]
+    t = time.perf_counter()
+    for stream in opened:
+        stream.finish()
+    done = time.perf_counter()
+    busy += done - t
+    audio_end = start_at + len(audio) / rate
+    seconds = len(audio) / rate
+    lat = np.array(latencies) * 1000
+    return {"streams": streams, "paced": paced, "batched": True, "chunk_ms": round(chunk / rate * 1000, 1),
+            "audio_s": round(seconds, 2), "partials": int(lat.size),
+            "p50_ms": round(float(np.percentile(lat, 50)), 1), "p90_ms": round(float(np.percentile(lat, 90)), 1),
+            "p99_ms": round(float(np.percentile(lat, 99)), 1),
+            "final_p50_ms": round((done - (audio_end if paced else t)) * 1000, 1),
+            "rtf": round(busy / streams / seconds, 3),
+            "max_behind_s": round(max(0.0, t - audio_end), 3) if paced else 0.0}
+
+
 def offline_baseline(recognizer: StreamingRecognizer, audio: np.ndarray, repeats: int = 3) -> dict:
     """The whole clip through the offline model after it ends (push-to-talk): latency and RTF."""
     decoder = GreedyDecoder(recognizer.acoustic.vocab)
@@ -100,11 +136,12 @@ def offline_baseline(recognizer: StreamingRecognizer, audio: np.ndarray, repeats
     return {"latency_ms": round(best * 1000, 1), "rtf": round(best / (len(audio) / recognizer.sample_rate), 3)}
 
 
-def sustained(recognizer: StreamingRecognizer, audio: np.ndarray, chunk: int, max_streams: int) -> tuple[int, list]:
+def sustained(recognizer: StreamingRecognizer, audio: np.ndarray, chunk: int, max_streams: int,
+              measure=None) -> tuple[int, list]:
     """The most streams (doubling) that stay within the target and real time; the levels tried."""
     best, tried, n = 0, [], 1
     while n <= max_streams:
-        row = level(recognizer, audio, chunk, n)
+        row = (measure or level)(recognizer, audio, chunk, n)
         tried.append(row)
         print(f"  sustain: {n:>3} streams  p50 {row['p50_ms']:>7.1f} ms  behind {row['max_behind_s']:.3f} s",
               flush=True)
@@ -136,8 +173,11 @@ def parse_stream_bench_args(p: argparse.ArgumentParser, argv: list[str] | None) 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_stream_bench_args(p, 160.0, "chunk length (default 160 ms)")
+    p.add_argument("--batched", action="store_true",
+                   help="all streams on one thread, one batched step per chunk (as the server's scheduler)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "stream.json"))
     args = parse_stream_bench_args(p, argv)
+    measure = level_batched if args.batched else level
     torch.set_num_threads(1)
     checkpoint = args.checkpoint
     if checkpoint is None:
@@ -151,10 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     level(recognizer, audio[: rate], chunk, 1, paced=False)  # warm up
     baseline = offline_baseline(recognizer, audio)
     rows = [level(recognizer, audio, chunk, 1, paced=False)]  # compute only: the RTF of one stream
-    rows += [level(recognizer, audio, chunk, int(n)) for n in args.levels.split(",") if n.strip()]
-    best, tried = sustained(recognizer, audio, chunk, args.max_streams) if args.sustain else (None, [])
+    rows += [measure(recognizer, audio, chunk, int(n)) for n in args.levels.split(",") if n.strip()]
+    best, tried = sustained(recognizer, audio, chunk, args.max_streams, measure) if args.sustain else (None, [])
     print(f"\nstreaming, {args.clip_seconds:g} s clips in {args.chunk_ms:g} ms chunks, lookahead "
-          f"{recognizer.lookahead_seconds * 1000:.0f} ms, 1 torch thread, {platform.processor() or platform.machine()}")
+          f"{recognizer.lookahead_seconds * 1000:.0f} ms, 1 torch thread, "
+          f"{'one batched step per chunk' if args.batched else 'a thread per stream'}, "
+          f"{platform.processor() or platform.machine()}")
     print(f"{'streams':>8}{'paced':>7}{'partials':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'final p50':>11}"
           f"{'RTF':>7}{'behind s':>10}")
     for r in rows:
@@ -166,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"checkpoint": args.checkpoint or "untrained online preset", "tiny": args.tiny,
-                               "chunk_ms": args.chunk_ms, "clip_seconds": args.clip_seconds,
+                               "chunk_ms": args.chunk_ms, "clip_seconds": args.clip_seconds, "batched": args.batched,
                                "lookahead_ms": round(recognizer.lookahead_seconds * 1000, 1),
                                "target_p50_ms": TARGET_P50_MS, "levels": rows, "baseline_offline": baseline,
                                "sustained_streams": best, "sustain_levels": tried,
