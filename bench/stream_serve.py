@@ -3,7 +3,7 @@
 streams one front replica sustains.
 
 The same measurement as ``bench/stream.py`` (the library in process), with the network, Serve's
-proxy, the JSON messages and the front replica's thread pool in the path. Each stream is a client
+proxy, the JSON messages and the front replica's scheduler (batched steps) in the path. Each stream is a client
 (websockets, asyncio, all in this process) that sends a clip of speech-like audio in ``--chunk-ms``
 PCM16 frames at real-time pace. A partial reports how far its decoded frames reach (``end``); the
 chunk it answers is the first whose audio makes that many output frames ready
@@ -17,6 +17,7 @@ Baseline, in the same run: the library in this process on the same clip and chun
 p50 <= 300 ms with 1 and with 8 streams on a 2-core CPU.
 
     python -m bench.stream_serve [--checkpoint C] [--levels 1,8] [--sustain] [--stream-num-cpus 1]
+    python -m bench.stream_serve --stream-decoder beam      # beam search + en's LM on /stream
     python -m bench.stream_serve --tiny     # a few seconds of audio: checks the bench runs, not a result
 
 (``python bench/stream_serve.py`` re-runs itself that way, so that ``serve`` is the package.)
@@ -127,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_stream_bench_args(p, 100.0, "frame length (default 100 ms, as the clients)")
     p.add_argument("--stream-num-cpus", type=float, default=1.0, help="CPUs (threads) for streams (default 1)")
+    p.add_argument("--stream-decoder", choices=("greedy", "beam"), default="greedy",
+                   help="/stream's decoder (default greedy); beam: with the shipped en model's LM and tuned weights")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "stream_serve.json"))
     args = parse_stream_bench_args(p, argv)
 
@@ -159,26 +162,48 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # else a local ray.init() turns token auth on
     connect(address="local", temp_dir=tempfile.mkdtemp(prefix="ray_bench_stream_serve_"), include_dashboard=False,
             log_to_driver=False)
+    beam = {}
+    if args.stream_decoder == "beam":  # the served decoder: beam search with en's LM, which /stream then uses
+        from dataclasses import asdict
+
+        from ds2ray.pretrained import get
+
+        beam = {k: v for k, v in asdict(get("en").beam_config()).items() if k != "type"}
+        beam.update(decoder="beam", stream_decoder="beam")
     server = run_in_process(checkpoint, stream_checkpoint=checkpoint, port=0, name="bench-stream", num_cpus=0.25,
                             stream_num_cpus=args.stream_num_cpus, stream_max_streams=max_streams + 1,
-                            stream_idle_timeout_s=60, stream_max_seconds=args.clip_seconds + 60)
+                            stream_idle_timeout_s=60, stream_max_seconds=args.clip_seconds + 60, **beam)
     try:
         import requests
 
-        info = requests.get(f"{server.url}/healthz", timeout=30).json()["stream"]
+        def stream_info() -> dict:
+            return requests.get(f"{server.url}/healthz", timeout=30).json()["stream"]
+
+        def measured(n: int) -> dict:
+            """One level, with the scheduler's steps during it and their mean batch (streams per step)."""
+            before = stream_info()
+            row = level(url, frames, ready, frame_s, rate, n, chunk_s)
+            after = stream_info()
+            steps = after["steps"] - before["steps"]
+            stepped = after["stepped"] - before["stepped"]
+            row.update(steps=steps, mean_batch=round(stepped / steps, 2) if steps else None)
+            return row
+
+        info = stream_info()
         frame_s = info["frame_s"]
         url = server.url.replace("http://", "ws://") + "/stream"
         chunk_s = chunk / rate
         level(url, frames[:10], ready, frame_s, rate, 1, chunk_s)  # warm up
         rows = []
         for n in levels:
-            rows.append(level(url, frames, ready, frame_s, rate, n, chunk_s))
+            rows.append(measured(n))
             r = rows[-1]
             print(f"{n:>4} streams  partial p50 {r['p50_ms']} ms  p90 {r['p90_ms']} ms  p99 {r['p99_ms']} ms  "
-                  f"final p50 {r['final_p50_ms']} ms  behind {r['max_behind_s']} s", flush=True)
+                  f"final p50 {r['final_p50_ms']} ms  behind {r['max_behind_s']} s  steps {r['steps']} "
+                  f"(mean batch {r['mean_batch']})", flush=True)
         sustained, tried, n = 0, [], 1
         while args.sustain and n <= args.max_streams:
-            row = level(url, frames, ready, frame_s, rate, n, chunk_s)
+            row = measured(n)
             tried.append(row)
             print(f"  sustain: {n:>3} streams  p50 {row['p50_ms']} ms  behind {row['max_behind_s']} s", flush=True)
             if row["p50_ms"] is None or row["p50_ms"] > TARGET_P50_MS or not row["real_time"]:
@@ -197,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.sustain:
         print(f"real-time streams sustained by one front replica ({args.stream_num_cpus:g} CPU): {sustained}")
     result = {"bench": "stream_serve", "checkpoint": checkpoint, "clip_s": args.clip_seconds,
-              "chunk_ms": args.chunk_ms, "stream_num_cpus": args.stream_num_cpus, "levels": rows,
+              "chunk_ms": args.chunk_ms, "stream_num_cpus": args.stream_num_cpus,
+              "stream_decoder": args.stream_decoder, "levels": rows,
               "sustained": sustained if args.sustain else None, "sustain_tried": tried, "baseline": baseline,
               "target_p50_ms": TARGET_P50_MS, "cpus": os.cpu_count(), "machine": platform.processor() or
               platform.machine(), "tiny": args.tiny}

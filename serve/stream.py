@@ -365,7 +365,7 @@ class StreamService:
                 "frame_s": round(self.recognizer.frame_seconds, 4), "active": self.active,
                 "max_streams": self.limits.max_streams, "max_frame_bytes": self.limits.max_frame_bytes,
                 "idle_timeout_s": self.limits.idle_timeout_s, "max_seconds": self.limits.max_seconds,
-                "threads": sched.threads, "steps": sched.steps,
+                "threads": sched.threads, "steps": sched.steps, "stepped": sched.stepped,
                 "mean_batch": round(sched.stepped / sched.steps, 2) if sched.steps else None}
 
     async def handle(self, ws: Any) -> None:
