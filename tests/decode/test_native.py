@@ -110,3 +110,58 @@ def test_forgotten_cores_are_rebuilt(en_lm, compiled):
     before = dec.decode_beams(lp)
     forget_native_cores()  # a cold start: the decoder's hotword tables follow the new core
     assert dec.decode_beams(lp) == before
+
+
+def test_the_search_lets_other_python_threads_run(en_lm, compiled):
+    """advance() releases the GIL: a Python loop on another thread keeps going while it runs (with the
+    GIL held, the loop would stall for the whole search)."""
+    import threading
+    import time
+
+    dec = build_decoder(DecoderConfig(type="beam", beam_width=32, lm_path=str(en_lm)), EN)
+    rng = np.random.default_rng(21)
+    lp = _normalise(random_log_probs(rng, EN, 4000, 0.6).astype(np.float32))
+    dec.begin().advance(lp).finish()  # warm LM caches: no calls back into Python (which would switch threads)
+    stream = dec.begin()
+    searching = threading.Event()
+    span: list[float] = []
+
+    def search() -> None:
+        searching.set()
+        t0 = time.perf_counter()
+        for _ in range(6):  # long enough to see the loop stall or not
+            stream._search.advance(lp)
+        span.extend((t0, time.perf_counter()))
+
+    worker = threading.Thread(target=search)
+    worker.start()
+    searching.wait()
+    ticks = []
+    while worker.is_alive():
+        ticks.append(time.perf_counter())
+    worker.join()
+    start, end = span
+    inside = [t for t in ticks if start <= t <= end]
+    gaps = np.diff([start, *inside, end])
+    assert end - start > 0.2, "the search was too short to tell"
+    assert gaps.max() < 0.5 * (end - start), f"the loop stalled for {gaps.max():.3f} s of {end - start:.3f} s"
+
+
+def test_threads_sharing_one_core_give_the_serial_results(en_lm, compiled):
+    """Searches on one core (same labels and LM) from several threads take turns on the core's lock:
+    the same beams and scores as one after another, LM cache misses (calls back into Python) included."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ds2ray.decode.beam import forget_native_cores
+
+    cfg = DecoderConfig(type="beam", beam_width=16, alpha=0.7, beta=0.5, lm_path=str(en_lm), hotwords=HOT["en"])
+    rng = np.random.default_rng(17)
+    lps = [random_log_probs(rng, EN, int(rng.integers(200, 400)), 0.5) for _ in range(12)]
+    forget_native_cores()
+    serial = [build_decoder(cfg, EN).decode_beams(lp, 3) for lp in lps]
+    forget_native_cores()  # cold caches: the threads fill them together
+    decoders = [build_decoder(cfg, EN) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda i: decoders[i % 4].decode_beams(lps[i], 3), range(len(lps))))
+    assert [[t for t, _ in b] for b in together] == [[t for t, _ in b] for b in serial]
+    np.testing.assert_allclose([s for b in together for _, s in b], [s for b in serial for _, s in b], rtol=1e-12)

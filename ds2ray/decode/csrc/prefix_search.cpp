@@ -15,6 +15,11 @@
 //   Hotwords  phrases (word sequences) with weights: a trie over word ids, with cached transitions.
 //   Search    one utterance: begin (constructor) / advance(chunk) / best() / finish(n).
 //
+// Threads: every call that reads or changes a core (a search's advance/best/finish/constructor,
+// hotword tables, stats) releases the GIL and holds the core's mutex; the core takes the GIL back only
+// to ask the Python LM on a cache miss. So a search runs beside other Python threads (a network
+// forward pass, another core's search), and searches sharing one core take turns.
+//
 // Prefix = (text node, part node, last label). Text nodes (per search) are word sequences, part nodes
 // (per core) the word being spelled. Floating-point arithmetic follows the Python search operation by
 // operation (no -ffast-math, no FMA contraction). One difference: a frame's labels are visited in
@@ -26,11 +31,13 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -270,6 +277,7 @@ class Core {
   // The LM's answer for `word` after `state`; `unk` receives pyctcdecode's unknown-word flag.
   LmEntry lm_lookup(int state, int word, bool& unk) {
     if (word_key_[word] < 0) {
+      py::gil_scoped_acquire gil;
       py::tuple info = lm_word_(py::str(word_text_[word]));
       word_key_[word] = info[0].cast<bool>() ? word : unk_word_;
       word_unk_[word] = info[1].cast<bool>() ? 1 : 0;
@@ -278,22 +286,34 @@ class Core {
     int w = word_key_[word];
     auto key = pack(uint32_t(state), uint32_t(w));
     if (const LmEntry* hit = lm_cache_.find(key)) return *hit;
-    py::tuple r = lm_score_(state, py::str(word_text_[w]));
-    LmEntry e{r[0].cast<double>(), r[1].cast<int>()};
+    LmEntry e;
+    {
+      py::gil_scoped_acquire gil;
+      py::tuple r = lm_score_(state, py::str(word_text_[w]));
+      e = LmEntry{r[0].cast<double>(), r[1].cast<int>()};
+    }
     lm_cache_.insert(key, e);
     return e;
   }
 
   double end_score(int state) {
     if (const double* hit = end_cache_.find(uint64_t(state))) return *hit;
-    double v = lm_end_(state).cast<double>();
+    double v;
+    {
+      py::gil_scoped_acquire gil;
+      v = lm_end_(state).cast<double>();
+    }
     end_cache_.insert(uint64_t(state), v);
     return v;
   }
 
   // Searches alive on this core: the LM cache may only be emptied when none holds a state number.
+  // leave() runs in a search's destructor (GIL held, core not locked), hence atomic.
   void enter() { ++live_; }
   void leave() { --live_; }
+
+  // Held (GIL released) by every call that touches the core; see "Threads" at the top.
+  std::mutex& mutex() { return mutex_; }
 
   // Bound memory in a long-running process: past `max_entries` LM answers, start them afresh (and the
   // state numbering) when no search is under way.
@@ -301,15 +321,25 @@ class Core {
     if (live_ > 0 || !has_lm_ || lm_cache_.size() <= max_entries) return;
     lm_cache_.clear();
     end_cache_.clear();
+    py::gil_scoped_acquire gil;
     lm_.attr("reset")();
   }
 
-  py::dict stats() const {
+  py::dict stats() {
+    size_t sizes[4];
+    {
+      py::gil_scoped_release nogil;
+      std::lock_guard<std::mutex> lock(mutex_);
+      sizes[0] = word_text_.size();
+      sizes[1] = parts_.size();
+      sizes[2] = lm_cache_.size();
+      sizes[3] = end_cache_.size();
+    }
     py::dict d;
-    d["words"] = word_text_.size();
-    d["parts"] = parts_.size();
-    d["lm_cache"] = lm_cache_.size();
-    d["end_cache"] = end_cache_.size();
+    d["words"] = sizes[0];
+    d["parts"] = sizes[1];
+    d["lm_cache"] = sizes[2];
+    d["end_cache"] = sizes[3];
     return d;
   }
 
@@ -318,7 +348,8 @@ class Core {
   bool has_lm_, has_unigrams_ = false;
   double log_base_;
   int blank_, unk_word_ = 0;
-  int live_ = 0;
+  std::atomic<int> live_{0};
+  std::mutex mutex_;
   std::vector<Kind> kinds_;
   std::vector<std::string> label_text_;
   std::vector<int> start_part_;
@@ -339,6 +370,8 @@ class Hotwords {
  public:
   Hotwords(std::shared_ptr<Core> core, const std::vector<std::pair<std::vector<std::string>, double>>& phrases)
       : core_(std::move(core)) {
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(core_->mutex());
     nodes_.push_back(Node{});
     for (const auto& [words, weight] : phrases) {
       if (words.empty()) continue;
@@ -496,6 +529,8 @@ class Search {
         token_min_(token_min_logp), prune_history_(prune_history), alpha_(alpha), beta_(beta),
         unk_(unk_score_offset), history_n_(std::max(1, history_n)) {
     if (hot_ && hot_->core() != core_) throw std::invalid_argument("hotwords were built for another core");
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(core_->mutex());
     core_->trim(kMaxLmEntries);
     core_->enter();
     TextNode root{-1, -1};
@@ -513,7 +548,9 @@ class Search {
   void advance(py::array_t<float, py::array::c_style | py::array::forcecast> chunk) {
     if (chunk.ndim() != 2 || chunk.shape(1) != core_->num_labels())
       throw std::invalid_argument("expected a (T, " + std::to_string(core_->num_labels()) + ") chunk");
-    auto a = chunk.unchecked<2>();
+    auto a = chunk.unchecked<2>();  // `chunk` (an argument) keeps the buffer alive without the GIL
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(core_->mutex());
     const int V = core_->num_labels();
     std::vector<int> idx;
     idx.reserve(V);
@@ -534,7 +571,9 @@ class Search {
   }
 
   // (text so far with the word being spelled, combined score) of the best prefix after the last frame.
-  std::pair<std::string, double> best() const {
+  std::pair<std::string, double> best() {
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(core_->mutex());
     const Beam& b = beams_.front();
     std::string t = text_of(b.text);
     const std::string& p = core_->part(b.part).text;
@@ -548,6 +587,8 @@ class Search {
       int node, parent, word;
       double logit;
     };
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(core_->mutex());
     std::vector<Final> finals;
     std::unordered_map<int, int> index;
     for (const Beam& b : beams_) {
