@@ -30,6 +30,7 @@ if __name__ == "__main__" and not __package__:  # run as a file: re-run as a mod
 import argparse  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import platform  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -134,6 +135,8 @@ def main() -> int:
     parser.add_argument("--levels", default="1,32", help="concurrency levels (default 1,32)")
     parser.add_argument("--requests", type=int, default=0, help="requests per level (default max(40, 4 x concurrency))")
     parser.add_argument("--num-cpus", type=float, default=1.0, help="CPUs (threads) of the model replica (default 1)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="model replicas (default 1); Ray gets enough logical CPUs for them and the front")
     parser.add_argument("--model-threads", type=int, default=0,
                         help="model threads of the replica (default 0: as many as --num-cpus)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "serve.json"))
@@ -167,7 +170,9 @@ def main() -> int:
     elif beam is not None:
         decoders["beam+lm"] = beam
 
-    connect(max(2, os.cpu_count() or 2), include_dashboard=False, log_to_driver=False,
+    # logical CPUs: the machine's, or more when the replicas reserve more (they then share the cores)
+    wanted_cpus = math.ceil(args.replicas * args.num_cpus + ServeConfig.front_num_cpus)
+    connect(max(2, os.cpu_count() or 2, wanted_cpus), include_dashboard=False, log_to_driver=False,
             temp_dir=os.path.join(tmp, "ray"))
     load_before = os.getloadavg()[0]
     rows = []
@@ -175,7 +180,7 @@ def main() -> int:
         for backend in backends:
             for name, settings in decoders.items():
                 cfg = ServeConfig(checkpoint=sources[backend], backend=backend.split("-")[0], port=0, num_cpus=args.num_cpus,
-                                  model_threads=args.model_threads,
+                                  model_threads=args.model_threads, replicas=args.replicas,
                                   api_key_env="", name=f"bench-{backend}-{name.replace('+', '-')}",
                                   max_ongoing_requests=64, **settings)
                 server = start_server(cfg)
@@ -194,7 +199,8 @@ def main() -> int:
         ray.shutdown()
 
     threads = args.model_threads or max(1, round(args.num_cpus))
-    print(f"\nclip: {args.clip_seconds:g} s of {clip_source}; model replica: {args.num_cpus:g} CPU, {threads} thread(s)")
+    print(f"\nclip: {args.clip_seconds:g} s of {clip_source}; {args.replicas} model replica(s): "
+          f"{args.num_cpus:g} CPU, {threads} thread(s) each")
     print(f"{'backend':>9} {'decoder':>7} {'conc':>4} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>6} {'decode':>7} "
           f"{'model':>7} {'search':>7} {'queue':>7} {'batch':>5}")
     for r in rows:
@@ -234,7 +240,8 @@ def main() -> int:
     if sizes:
         print("ONNX file sizes (MB): " + ", ".join(f"{b} {mb}" for b, mb in sizes.items()))
     result = {"benchmark": "serve", "clip_seconds": args.clip_seconds, "clip": clip_source, "onnx_mb": sizes,
-              "checkpoint": args.checkpoint, "model_num_cpus": args.num_cpus, "model_threads": threads,
+              "checkpoint": args.checkpoint, "model_replicas": args.replicas, "model_num_cpus": args.num_cpus,
+              "model_threads": threads,
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "load_avg_before": round(load_before, 2), "load_avg_after": round(os.getloadavg()[0], 2)},
               "rows": rows, "summary": summary}

@@ -43,11 +43,12 @@ class ServeConfig(DecoderSettings):
     Scale: ``replicas`` model replicas, autoscaled up to ``max_replicas`` when that is larger
     (``target_ongoing_requests`` per replica); each takes ``num_cpus`` CPUs and one GPU with
     ``use_gpu``, and runs the model with ``model_threads`` threads (0: as many as ``num_cpus``; more
-    lets a replica with a fractional or single CPU reservation use idle cores for one request). ``front_replicas`` validating front replicas take
-    ``front_num_cpus`` each.
+    lets a replica with a fractional or single CPU reservation use idle cores for one request).
+    ``front_replicas`` validating front replicas take ``front_num_cpus`` each.
 
     Batching: with ``batching`` on, requests queued at a model replica form batches of up to
-    ``max_batch_seconds`` of audio, waiting at most ``batch_wait_s`` for a batch to fill; off, the
+    ``max_batch_seconds`` of audio, waiting at most ``batch_wait_s`` for a batch to fill (not at all
+    when the replica was idle: a lone request runs at once); off, the
     replica runs one request at a time. ``max_ongoing_requests`` bounds requests in flight per
     model replica (Serve's default 5 would keep batches small).
 

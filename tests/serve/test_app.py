@@ -76,3 +76,23 @@ def test_each_clip_is_decoded_with_its_own_hotwords(overfit_model):
     expected = beam.decoder.decode(beam.model.log_probs([overfit_model.waves[0]])[0], hotwords=hot)
     assert out[0] == expected != plain[0]  # the boost changed this clip's text ...
     assert out[1:] == plain[1:]  # ... and nothing else in its batch
+
+
+@pytest.mark.usefixtures("keep_torch_threads")
+def test_a_lone_request_does_not_wait_for_a_batch_but_requests_under_load_do(overfit_model):
+    """batch_wait_s is spent only when other requests may join: a clip reaching an idle replica starts its batch
+    at once; one arriving while others are in flight, or right after a batch (as under load), waits.
+    (``@serve.batch`` runs only inside a replica: the HTTP tests check that concurrent requests batch.)"""
+    import time
+
+    wait = 0.5
+    rep = replica(ServeConfig(checkpoint=overfit_model.checkpoint, batch_wait_s=wait))
+    assert rep._batch_wait_s() == 0.0  # idle since start-up
+    rep._waiting = 2
+    assert rep._batch_wait_s() == wait  # others queued: wait for them
+    rep._waiting = 0
+    rep._idle_since = time.monotonic()  # a batch just ended: more are likely on their way
+    assert rep._batch_wait_s() == wait
+    rep._idle_since = time.monotonic() - 2 * wait  # idle for longer than the wait: nobody to wait for
+    assert rep._batch_wait_s() == 0.0
+    assert replica(ServeConfig(checkpoint=overfit_model.checkpoint, batch_wait_s=0))._batch_wait_s() == 0.0
