@@ -20,6 +20,10 @@ SHARED_DATA = Path(os.environ.get("DS2RAY_SHARED_DATA", REPO.parent / "shared" /
 
 # Ray Train reports wait ~2 s each without this; tests report often.
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
+# Ray Train starts a preemption-watcher actor (one more Python process) with every worker group, to
+# notice nodes being drained; nothing drains a test's nodes, and each process start costs seconds on
+# 2 cores. Ray Train passes this on from the driver to its controller (ENV_VARS_TO_PROPAGATE).
+os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
 # A local ray.init() turns token auth on for later `ray start`s; be explicit.
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
