@@ -12,7 +12,9 @@ matrix products (window folded in; the legacy exporter has no ``rfft``), equal t
 ~1e-5 on log features. The model, its feature config, vocabulary and normaliser are carried as
 JSON in ``metadata_props`` (:data:`~ds2ray.inference.onnx_model.METADATA_KEY`): the ``.onnx`` file
 is all a runner needs, and onnxruntime plus numpy are all it takes
-(:mod:`ds2ray.inference.onnx_model`).
+(:mod:`ds2ray.inference.onnx_model`). An export of a shipped model (``--checkpoint en``) also names
+that model (:mod:`ds2ray.inference.onnx_metadata`), so the ``.onnx`` decodes like it by default: beam
+search with the shipped LM and tuned alpha/beta (``--decoder greedy``, ``--lm``, ``--tuned`` override).
 
 Exporter choice (torch 2.13): ``torch.onnx.export(dynamo=True)``, the default, fails to decompose
 ``aten.gru`` with dynamic shapes; the TorchScript exporter (``dynamo=False``, still shipped) maps
@@ -47,6 +49,7 @@ from torch import nn
 
 from ds2ray.data.features import FeatureConfig, FeatureExtractor, utterance_mean_normalize
 from ds2ray.data.normalizer import NormalizerStats
+from ds2ray.inference.onnx_metadata import SHIPPED_KEY, shipped_entry
 from ds2ray.inference.onnx_model import FORMAT, INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES, VERSION
 from ds2ray.model.checkpoint import CheckpointError, load_checkpoint
 from ds2ray.model.lengths import output_frame_seconds
@@ -175,6 +178,9 @@ def build_graph_module(checkpoint: str) -> tuple[FramesToLogProbs, dict]:
         "normalizer": data.normalizer.to_dict() if data.normalizer is not None else None,
         "metrics": data.metrics, "int8": False,
     }
+    shipped = shipped_entry(str(checkpoint))
+    if shipped is not None:  # loading the file finds the shipped LM and tuned alpha/beta (decoder_defaults)
+        meta[SHIPPED_KEY] = shipped
     return module, meta
 
 

@@ -188,10 +188,15 @@ class DecoderDefaults:
 
 
 def decoder_defaults(checkpoint: str | None) -> DecoderDefaults | None:
-    """The LM and tuned.json of the shipped model ``checkpoint`` names; ``None`` for a path, a URL or a
-    shipped model without an LM. Callers apply them only when the user gave neither ``--lm`` nor
-    ``--tuned``, and make beam search the default decoder when they do."""
+    """The LM and tuned.json of the shipped model ``checkpoint`` names, or that an exported ``.onnx``
+    of it names in its metadata (:func:`ds2ray.inference.onnx_metadata.exported_shipped_model`);
+    ``None`` for another path, a URL or a shipped model without an LM. Callers apply them only when
+    the user gave neither ``--lm`` nor ``--tuned``, and make beam search the default decoder when they do."""
     model = find(checkpoint)
+    if model is None and checkpoint and checkpoint.lower().endswith(".onnx"):
+        from ds2ray.inference.onnx_metadata import exported_shipped_model
+
+        model = exported_shipped_model(checkpoint)
     if model is None or model.lm_path is None:
         return None
     return DecoderDefaults(model.lm_path, model.tuned_path)
