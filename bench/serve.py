@@ -139,6 +139,8 @@ def main() -> int:
                         help="model replicas (default 1); Ray gets enough logical CPUs for them and the front")
     parser.add_argument("--model-threads", type=int, default=0,
                         help="model threads of the replica (default 0: as many as --num-cpus)")
+    parser.add_argument("--solo-threads", type=int, default=0,
+                        help="model threads for a lone request on an idle replica (default 0: as --model-threads)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "serve.json"))
     args = parser.parse_args()
 
@@ -181,6 +183,7 @@ def main() -> int:
             for name, settings in decoders.items():
                 cfg = ServeConfig(checkpoint=sources[backend], backend=backend.split("-")[0], port=0, num_cpus=args.num_cpus,
                                   model_threads=args.model_threads, replicas=args.replicas,
+                                  solo_threads=args.solo_threads,
                                   api_key_env="", name=f"bench-{backend}-{name.replace('+', '-')}",
                                   max_ongoing_requests=64, **settings)
                 server = start_server(cfg)
@@ -200,7 +203,7 @@ def main() -> int:
 
     threads = args.model_threads or max(1, round(args.num_cpus))
     print(f"\nclip: {args.clip_seconds:g} s of {clip_source}; {args.replicas} model replica(s): "
-          f"{args.num_cpus:g} CPU, {threads} thread(s) each")
+          f"{args.num_cpus:g} CPU, {threads} thread(s) each, {max(threads, args.solo_threads)} for a lone request")
     print(f"{'backend':>9} {'decoder':>7} {'conc':>4} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>6} {'decode':>7} "
           f"{'model':>7} {'search':>7} {'queue':>7} {'batch':>5}")
     for r in rows:
@@ -241,7 +244,7 @@ def main() -> int:
         print("ONNX file sizes (MB): " + ", ".join(f"{b} {mb}" for b, mb in sizes.items()))
     result = {"benchmark": "serve", "clip_seconds": args.clip_seconds, "clip": clip_source, "onnx_mb": sizes,
               "checkpoint": args.checkpoint, "model_replicas": args.replicas, "model_num_cpus": args.num_cpus,
-              "model_threads": threads,
+              "model_threads": threads, "solo_threads": max(threads, args.solo_threads),
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "load_avg_before": round(load_before, 2), "load_avg_after": round(os.getloadavg()[0], 2)},
               "rows": rows, "summary": summary}

@@ -94,7 +94,7 @@ class Transcriber:
         import torch
 
         from ds2ray.decode.base import build_decoder
-        from ds2ray.inference.model import load_acoustic_model
+        from ds2ray.inference.model import AcousticModel, load_acoustic_model
 
         self.config = cfg = ServeConfig.from_dict(config)
         threads = cfg.threads
@@ -107,6 +107,12 @@ class Transcriber:
             device = "cpu"
             torch.set_num_threads(threads)
         self.model = load_acoustic_model(cfg.checkpoint, device, backend=cfg.backend, threads=threads)
+        self.threads = threads
+        self.solo_threads = threads if cfg.use_gpu else max(threads, cfg.solo_threads)
+        self.solo_model = self.model  # a lone clip's: onnx needs a session with more threads, torch sets its own
+        if self.solo_threads > threads and not isinstance(self.model, AcousticModel):
+            self.solo_model = load_acoustic_model(cfg.checkpoint, device, backend=cfg.backend,
+                                                  threads=self.solo_threads)
         self.decoder = build_decoder(cfg.decoder_config(), self.model.vocab)
         self.sample_rate = self.model.feature_config.sample_rate
         self.frame_seconds = self.model.frame_seconds
@@ -115,7 +121,9 @@ class Transcriber:
         self._one_at_a_time = asyncio.Lock()
         self._waiting = 0  # clips taken by transcribe() and not yet answered
         self._idle_since = 0.0  # time.monotonic() when the last batch ended
-        self._run([Clip(np.zeros(self.sample_rate, np.float32), self.sample_rate)])  # warm-up
+        warm_up = [Clip(np.zeros(self.sample_rate, np.float32), self.sample_rate)]
+        self._run(warm_up)
+        self._run(warm_up * 2)  # a batch: the many-clip path, when solo_threads gives lone clips their own
 
     def info(self) -> dict[str, Any]:
         cfg = self.config
@@ -137,8 +145,12 @@ class Transcriber:
                 return await self._batched(clip)
             finally:
                 self._waiting -= 1
-        async with self._one_at_a_time:
-            return (await asyncio.to_thread(self._run, [clip]))[0]
+        self._waiting += 1
+        try:
+            async with self._one_at_a_time:
+                return (await asyncio.to_thread(self._run, [clip]))[0]
+        finally:
+            self._waiting -= 1
 
     def _batch_wait_s(self) -> float:
         """How long the batch a clip arriving now starts may wait to fill: ``batch_wait_s`` under load, 0 when
@@ -165,10 +177,26 @@ class Transcriber:
         finally:
             self._idle_since = time.monotonic()
 
+    def _log_probs(self, clips: list[Clip]) -> list[np.ndarray]:
+        """The model on a batch; a lone clip (nothing else in flight here) runs with ``solo_threads``."""
+        audios = [c.audio for c in clips]
+        max_batch_seconds = max(sum(c.seconds for c in clips), 1.0) * 2  # one padded batch
+        if len(clips) > 1 or self._waiting > 1 or self.solo_threads == self.threads:
+            return self.model.log_probs(audios, max_batch_seconds=max_batch_seconds)
+        if self.solo_model is not self.model:  # onnx: the session with solo_threads
+            return self.solo_model.log_probs(audios, max_batch_seconds=max_batch_seconds)
+        import torch
+
+        torch.set_num_threads(self.solo_threads)
+        try:
+            return self.model.log_probs(audios, max_batch_seconds=max_batch_seconds)
+        finally:
+            torch.set_num_threads(self.threads)
+
     def _run(self, clips: list[Clip]) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
         total_s = sum(c.seconds for c in clips)
-        log_probs = self.model.log_probs([c.audio for c in clips], max_batch_seconds=max(total_s, 1.0) * 2)
+        log_probs = self._log_probs(clips)
         t1 = time.perf_counter()
         hyps = self._hypotheses(clips, log_probs)
         t2 = time.perf_counter()

@@ -61,6 +61,9 @@ def register(sub) -> None:
     p.add_argument("--model-threads", type=int, default=None,
                    help="model threads per replica when not as many as --num-cpus (e.g. 2 on a 1-CPU replica of a "
                         "2-core machine: one request uses both cores)")
+    p.add_argument("--solo-threads", type=int, default=None,
+                   help="model threads for a lone request (nothing else in flight on its replica); batches keep "
+                        "--model-threads (e.g. --replicas 2 --solo-threads 2 on 2 cores)")
     p.add_argument("--use-gpu", action="store_true", help="one GPU per model replica")
     p.add_argument("--no-batching", action="store_true", help="run one request at a time per replica")
     p.add_argument("--max-batch-seconds", type=int, default=None,
@@ -128,6 +131,7 @@ def config_from_args(args: argparse.Namespace):
         "token_min_logp": args.token_min_logp, "unk_score_offset": args.unk_score_offset,
         "hotwords": hotwords_from_args(args), "hotword_weight": args.hotword_weight,
         "num_cpus": args.num_cpus, "model_threads": args.model_threads,
+        "solo_threads": args.solo_threads,
         "max_batch_seconds": args.max_batch_seconds, "max_body_mb": args.max_body_mb,
         "max_seconds": args.max_seconds, "max_segment_seconds": args.max_segment_seconds,
         "api_key_env": args.api_key_env, "lm_path": lm,

@@ -43,7 +43,10 @@ class ServeConfig(DecoderSettings):
     Scale: ``replicas`` model replicas, autoscaled up to ``max_replicas`` when that is larger
     (``target_ongoing_requests`` per replica); each takes ``num_cpus`` CPUs and one GPU with
     ``use_gpu``, and runs the model with ``model_threads`` threads (0: as many as ``num_cpus``; more
-    lets a replica with a fractional or single CPU reservation use idle cores for one request).
+    lets a replica with a fractional or single CPU reservation use idle cores). ``solo_threads``
+    (0: the same): threads for a lone clip, one that reaches a replica with nothing else in flight,
+    as at concurrency 1; batches keep ``model_threads``. E.g. 1-thread replicas, one per core, and
+    ``solo_threads=2``: under load each core runs one replica's batches, a lone request uses both.
     ``front_replicas`` validating front replicas take ``front_num_cpus`` each.
 
     Batching: with ``batching`` on, requests queued at a model replica form batches of up to
@@ -84,6 +87,7 @@ class ServeConfig(DecoderSettings):
     target_ongoing_requests: float = 16.0
     num_cpus: float = 1.0
     model_threads: int = 0
+    solo_threads: int = 0
     use_gpu: bool = False
     front_replicas: int = 1
     front_num_cpus: float = 0.25
@@ -125,9 +129,10 @@ class ServeConfig(DecoderSettings):
                               f"replicas ({self.replicas})")
         if self.num_cpus <= 0 and not self.use_gpu:
             raise ConfigError("ServeConfig.num_cpus must be > 0 for a CPU model replica")
-        if int(self.model_threads) != self.model_threads or self.model_threads < 0:
-            raise ConfigError(f"ServeConfig.model_threads must be a whole number >= 0 (0: as many as num_cpus), "
-                              f"got {self.model_threads!r}")
+        for name in ("model_threads", "solo_threads"):
+            value = getattr(self, name)
+            if int(value) != value or value < 0:
+                raise ConfigError(f"ServeConfig.{name} must be a whole number >= 0 (0: the default), got {value!r}")
         if self.max_body_mb <= 0 or self.max_seconds <= 0:
             raise ConfigError("ServeConfig: max_body_mb and max_seconds must be > 0")
         if int(self.max_batch_seconds) < self.max_segment_seconds:
@@ -153,6 +158,7 @@ class ServeConfig(DecoderSettings):
         self._check_settings()
         object.__setattr__(self, "max_batch_seconds", int(self.max_batch_seconds))
         object.__setattr__(self, "model_threads", int(self.model_threads))
+        object.__setattr__(self, "solo_threads", int(self.solo_threads))
         for name in ("num_cpus", "front_num_cpus", "max_body_mb", "max_seconds", "batch_wait_s",
                      "target_ongoing_requests", "max_segment_seconds", "stream_num_cpus", "stream_idle_timeout_s",
                      "stream_max_seconds"):

@@ -96,3 +96,32 @@ def test_a_lone_request_does_not_wait_for_a_batch_but_requests_under_load_do(ove
     rep._idle_since = time.monotonic() - 2 * wait  # idle for longer than the wait: nobody to wait for
     assert rep._batch_wait_s() == 0.0
     assert replica(ServeConfig(checkpoint=overfit_model.checkpoint, batch_wait_s=0))._batch_wait_s() == 0.0
+
+
+@pytest.mark.usefixtures("keep_torch_threads")
+def test_solo_threads_take_lone_clips_and_batches_keep_model_threads(overfit_model, tmp_path):
+    """solo_threads: a lone clip runs on a session with more threads, a batch (or a clip with others in
+    flight) on the replica's own; the text is the same either way (onnx here, torch sets its thread count)."""
+    from ds2ray.inference.export import export_onnx
+
+    onnx_path = export_onnx(overfit_model.checkpoint, str(tmp_path / "overfit.onnx")).path
+    rep = replica(ServeConfig(checkpoint=onnx_path, num_cpus=1, solo_threads=2))
+    assert rep.solo_model is not rep.model
+    assert rep.solo_model.session.get_session_options().intra_op_num_threads == 2
+    assert rep.model.session.get_session_options().intra_op_num_threads == 1
+    clips = [Clip(w, 16000) for w in overfit_model.waves]
+    lone = rep._run(clips[:1])
+    assert lone[0]["text"] == overfit_model.texts[0]
+    solo, rep.solo_model = rep.solo_model, None  # from here on a lone clip would fail: batches must not need it
+    assert [o["text"] for o in rep._run(clips)] == list(overfit_model.texts)
+    rep._waiting = 2  # another request in flight: not alone
+    assert rep._run(clips[:1])[0]["text"] == overfit_model.texts[0]
+    rep._waiting = 0
+    with pytest.raises(AttributeError):
+        rep._run(clips[:1])
+    rep.solo_model = solo
+
+    torch_rep = replica(ServeConfig(checkpoint=overfit_model.checkpoint, num_cpus=1, solo_threads=2))
+    assert torch_rep.solo_model is torch_rep.model and torch_rep.solo_threads == 2
+    assert torch_rep._run(clips[:1])[0]["text"] == overfit_model.texts[0]
+    assert torch.get_num_threads() == 1  # restored after the lone clip

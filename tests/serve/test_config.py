@@ -43,7 +43,8 @@ def test_every_flag_reaches_the_config(tmp_path):
     tuned.write_text(json.dumps({"alpha": 0.9, "beta": 2.5, "wer": 0.1}))
     model, lm, words = files(tmp_path, "ck/model.pt", "lm.bin", "words.txt")
     args = parse("--lm", lm, "--unigrams", words, "--tuned", str(tuned), "--beam-width", "32",
-                 "--replicas", "2", "--max-replicas", "4", "--num-cpus", "2", "--model-threads", "3", "--use-gpu",
+                 "--replicas", "2", "--max-replicas", "4", "--num-cpus", "2", "--model-threads", "3", "--solo-threads", "4",
+                 "--use-gpu",
                  "--no-batching",
                  "--max-batch-seconds", "40", "--batch-wait-ms", "25", "--host", "0.0.0.0", "--port", "9000",
                  "--max-body-mb", "5", "--max-seconds", "20", "--api-key-env", "MY_KEY",
@@ -51,7 +52,7 @@ def test_every_flag_reaches_the_config(tmp_path):
     cfg = config_from_args(args)
     assert cfg.decoder == "beam" and cfg.lm_path == lm and cfg.unigrams == words and cfg.beam_width == 32
     assert (cfg.replicas, cfg.max_replicas, cfg.autoscaling, cfg.num_cpus, cfg.use_gpu) == (2, 4, True, 2.0, True)
-    assert (cfg.model_threads, cfg.threads) == (3, 3)
+    assert (cfg.model_threads, cfg.threads, cfg.solo_threads) == (3, 3, 4)
     assert (cfg.batching, cfg.max_batch_seconds, cfg.batch_wait_s) == (False, 40, 0.025)
     assert (cfg.host, cfg.port, cfg.max_body_bytes, cfg.max_seconds) == ("0.0.0.0", 9000, 5 * 2**20, 20.0)
     resolved = cfg.resolved({"MY_KEY": "k1"})
@@ -119,6 +120,7 @@ def test_model_threads_default_to_the_replica_cpus():
     ({"max_body_mb": 0}, "max_body_mb"),
     ({"model_threads": -1}, "model_threads"),
     ({"model_threads": 1.5}, "model_threads"),
+    ({"solo_threads": -2}, "solo_threads"),
 ])
 def test_bad_configs_say_what_to_fix(fields, fragment):
     with pytest.raises(ConfigError, match=fragment):
