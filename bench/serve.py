@@ -141,6 +141,9 @@ def main() -> int:
                         help="model threads of the replica (default 0: as many as --num-cpus)")
     parser.add_argument("--solo-threads", type=int, default=0,
                         help="model threads for a lone request on an idle replica (default 0: as --model-threads)")
+    parser.add_argument("--ray-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="environment for the local Ray and its workers, e.g. Serve's own switches "
+                             "(RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=0); repeat for several")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "serve.json"))
     args = parser.parse_args()
 
@@ -174,7 +177,11 @@ def main() -> int:
 
     # logical CPUs: the machine's, or more when the replicas reserve more (they then share the cores)
     wanted_cpus = math.ceil(args.replicas * args.num_cpus + ServeConfig.front_num_cpus)
-    connect(max(2, os.cpu_count() or 2, wanted_cpus), include_dashboard=False, log_to_driver=False,
+    bad_env = [e for e in args.ray_env if "=" not in e]
+    if bad_env:
+        parser.error(f"--ray-env {bad_env[0]!r}: write KEY=VALUE")
+    ray_env = dict(e.split("=", 1) for e in args.ray_env)
+    connect(max(2, os.cpu_count() or 2, wanted_cpus), env=ray_env, include_dashboard=False, log_to_driver=False,
             temp_dir=os.path.join(tmp, "ray"))
     load_before = os.getloadavg()[0]
     rows = []
@@ -244,7 +251,7 @@ def main() -> int:
         print("ONNX file sizes (MB): " + ", ".join(f"{b} {mb}" for b, mb in sizes.items()))
     result = {"benchmark": "serve", "clip_seconds": args.clip_seconds, "clip": clip_source, "onnx_mb": sizes,
               "checkpoint": args.checkpoint, "model_replicas": args.replicas, "model_num_cpus": args.num_cpus,
-              "model_threads": threads, "solo_threads": max(threads, args.solo_threads),
+              "model_threads": threads, "solo_threads": max(threads, args.solo_threads), "ray_env": ray_env,
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "load_avg_before": round(load_before, 2), "load_avg_after": round(os.getloadavg()[0], 2)},
               "rows": rows, "summary": summary}
