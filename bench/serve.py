@@ -13,6 +13,9 @@ concurrency 32 >= 3x that at concurrency 1.
 
     python -m bench.serve [--checkpoint en] [--clip-seconds 5] [--requests 40] [--out bench/results/serve.json]
 
+Quick A/B runs take only some rows (``--backends onnx --decoders greedy``) and vary the replica layout
+(``--replicas``, ``--model-threads``, ``--solo-threads``) or Serve's own switches (``--ray-env KEY=VALUE``).
+
 (``python bench/serve.py`` re-runs itself that way: run as a file, ``bench/`` would come first on
 the import path and this file would stand in for the ``serve`` package.)
 """
