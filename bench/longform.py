@@ -13,7 +13,11 @@ batched through the model as ``ds2ray test`` does). Targets (issue 16): >= 100x 
 2-core machine, peak RSS <= 1 GB, WER within 0.02 of the baseline.
 
     python bench/longform.py [--minutes 60] [--checkpoint en] [--decoder greedy|beam] [--backend auto]
-                             [--threads 2] [--data ../shared/data]
+                             [--threads 2] [--data ../shared/data] [--batch-seconds 600] [--no-overlap]
+
+``--batch-seconds`` (seconds of segments sorted and decoded together) and ``--no-overlap`` (search
+each pool after its network pass, on the same thread) are there to compare the long-form path's
+settings (:meth:`~ds2ray.transcribe.Recognizer.iter_segments`).
 
 Prints a table and writes bench/results/longform.json. Skips with a message when the shared data
 is absent.
@@ -32,6 +36,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from ds2ray.transcribe import LONG_BATCH_SECONDS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -79,7 +85,7 @@ def run_child(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     rec = load_recognizer(args.checkpoint, backend=args.backend, decoder=args.decoder)
     t1 = time.perf_counter()
-    transcript = rec.transcribe_long(args.child)
+    transcript = rec.transcribe_long(args.child, batch_seconds=args.batch_seconds, overlap=not args.no_overlap)
     t2 = time.perf_counter()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"text": transcript.text, "segments": len(transcript.segments), "seconds": transcript.duration,
@@ -114,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2: the whole machine)")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"the shared data folder (default {DEFAULT_DATA})")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-seconds", type=float, default=LONG_BATCH_SECONDS,
+                   help=f"seconds of speech segments decoded together (default {LONG_BATCH_SECONDS:g})")
+    p.add_argument("--no-overlap", action="store_true",
+                   help="search each pool after its network pass instead of beside the next one")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "longform.json")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -132,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"built {seconds / 60:.1f} min from {len(clips)} {CORPUS} test utterances in "
               f"{time.perf_counter() - t0:.0f} s ({path.stat().st_size / 2**20:.0f} MiB FLAC)", flush=True)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(path), "--checkpoint", args.checkpoint,
-               "--backend", args.backend, "--threads", str(args.threads)]
+               "--backend", args.backend, "--threads", str(args.threads), "--batch-seconds", str(args.batch_seconds)]
+        if args.no_overlap:
+            cmd.append("--no-overlap")
         if args.decoder:
             cmd += ["--decoder", args.decoder]
         done = subprocess.run(cmd, capture_output=True, text=True)
@@ -149,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "recording_minutes": round(seconds / 60, 2), "utterances": len(clips), "speech_minutes": round(speech_s / 60, 2),
         "checkpoint": args.checkpoint, "decoder": args.decoder or "checkpoint default", "backend": args.backend,
         "threads": args.threads, "cpu_count": os.cpu_count(),
+        "batch_seconds": args.batch_seconds, "overlap": not args.no_overlap,
         "long": {"x_real_time": round(seconds / long["transcribe_s"], 1), "transcribe_s": round(long["transcribe_s"], 1),
                  "load_s": round(long["load_s"], 1), "peak_rss_mb": round(long["peak_rss_mb"], 0),
                  "segments": long["segments"], "mean_segment_s": round(float(np.mean(long["segment_lengths"] or [0])), 2),
@@ -171,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             ("baseline: x real time (speech)", f"{result['baseline_clip_by_clip']['x_real_time_of_speech']:.1f}")]
     width = max(len(k) for k, _ in rows)
     print(f"\nlong-form transcription: {args.checkpoint}, {result['decoder']}, backend {args.backend}, "
-          f"{args.threads} thread(s)")
+          f"{args.threads} thread(s), pools of {args.batch_seconds:g} s, "
+          f"{'search beside the network' if result['overlap'] else 'no overlap'}")
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,9 @@ def register(sub) -> None:
             "Export a checkpoint's acoustic model, with its features, normaliser and vocabulary, as one ONNX\n"
             "file: framed audio (batch, frames, window samples) in, per-frame log-probs out, dynamic batch and\n"
             "time. Everything a runner needs is in the file's metadata; `ds2ray test`, `transcribe` and `serve`\n"
-            "run it with onnxruntime when given the .onnx as --checkpoint (or --backend onnx).\n\n"
+            "run it with onnxruntime when given the .onnx as --checkpoint (or --backend onnx). An export of a\n"
+            "shipped model (--checkpoint en) names it: the .onnx then decodes with that model's LM and tuned\n"
+            "alpha/beta by default, as the name does (--decoder greedy, --lm, --tuned override).\n\n"
             "examples:\n"
             "  ds2ray export --checkpoint en --out en.onnx\n"
             "  ds2ray export --checkpoint exp/ckpt --out model.int8.onnx --int8"),
