@@ -1,15 +1,18 @@
 """A real 2-node Ray cluster on this host (``cluster/local.sh up 1``), driven with ``ray job submit``.
 
 One cluster serves the module (each start costs 10-70 s here): a head and one worker node with
-1 CPU each, on their own ports and temp dirs, token auth explicitly off. It never touches the
-session Ray of other tests: nothing here calls ``ray.init``, and ``local.sh down`` stops only the
-processes of its own nodes (never ``ray stop``).
+1 CPU each, on their own ports and temp dirs, token auth explicitly off. One submitted job runs both
+the tiny recipe's training and the scaling profiler (each submission costs a driver start and an
+upload of the working dir). It never touches the session Ray of other tests: nothing here calls
+``ray.init``, and ``local.sh down`` stops only the processes of its own nodes (never ``ray stop``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -94,57 +97,86 @@ def submit(cluster, entrypoint: list[str], timeout: int = 300) -> tuple[str, sub
     return job_id, proc
 
 
+def in_turn(parts: dict[str, list[str]]) -> list[str]:
+    """One entrypoint that runs each command of ``parts`` in turn, whatever the earlier ones did: it
+    prints ``== part NAME`` before each and ``== part NAME exit N`` after, and fails if any failed."""
+    lines = [f"echo '== part {name}'; {shlex.join(argv)}; rc=$?; echo \"== part {name} exit $rc\"; "
+             f"[ $rc = 0 ] || failed=1" for name, argv in parts.items()]
+    return ["bash", "-c", "failed=0\n" + "\n".join(lines) + "\nexit $failed"]
+
+
+def part_log(log: str, name: str) -> tuple[int, str]:
+    """(exit status, output) of part ``name`` of an :func:`in_turn` job's log."""
+    found = re.search(rf"^== part {name}\n(.*?)^== part {name} exit (\d+)$", log, re.S | re.M)
+    assert found, f"part {name} did not run to its end:\n{log[-4000:]}"
+    return int(found.group(2)), found.group(1)
+
+
 @pytest.fixture(scope="module")
-def tiny_job(local_cluster, tmp_path_factory):
-    """The tiny recipe: data stages here, then its train stage (2 workers) as a submitted job."""
+def cluster_job(local_cluster, tmp_path_factory):
+    """ONE ``ray job submit`` (each costs a driver start and a working-dir upload) that runs, in turn:
+    ``tiny``: the tiny recipe's train stage (2 workers) on data prepared here by its data stages;
+    ``profile``: the scaling profiler on 1 and 2 workers."""
     from jobs import data
 
     exp = tmp_path_factory.mktemp("exp_tiny")
+    profile = tmp_path_factory.mktemp("profile")
     config = str(REPO / "jobs" / "tiny" / "config.yaml")
     assert data.main(["--config", config, "--exp-dir", str(exp), "--step", "prepare,mean-std,vocab",
                       "--set", "data.mean_std_samples=20"]) == 0
-    job_id, proc = submit(local_cluster, ["bash", "jobs/tiny/run.sh", "--stage", "4", "--stop-stage", "4",
-                                          "--exp-dir", str(exp), "--set", "train.num_workers=2",
-                                          "--set", "train.epochs=1"])
-    return {"id": job_id, "proc": proc, "exp": exp}
+    parts = {"tiny": ["bash", "jobs/tiny/run.sh", "--stage", "4", "--stop-stage", "4", "--exp-dir", str(exp),
+                      "--set", "train.num_workers=2", "--set", "train.epochs=1"],
+             "profile": ["python", "-m", "jobs.profile", "--workers", "1,2", "--steps", "4", "--warmup-steps", "1",
+                         "--batch-size", "2", "--preset", "tiny", "--out", str(profile)]}
+    job_id, proc = submit(local_cluster, in_turn(parts), timeout=600)
+    return {"id": job_id, "proc": proc, "exp": exp, "profile": profile}
 
 
-def test_ray_job_submit_runs_the_tiny_training_to_succeeded(local_cluster, tiny_job):
+def test_ray_job_submit_runs_the_tiny_training_to_succeeded(local_cluster, cluster_job):
     from ray.job_submission import JobStatus, JobSubmissionClient
 
-    proc = tiny_job["proc"]
-    assert proc.returncode == 0, f"ray job submit failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    proc = cluster_job["proc"]
     client = JobSubmissionClient(local_cluster["dashboard"])
-    assert client.get_job_status(tiny_job["id"]) == JobStatus.SUCCEEDED
-    done = json.loads((tiny_job["exp"] / "train.json").read_text())
+    logs = client.get_job_logs(cluster_job["id"])
+    code, tiny_log = part_log(logs, "tiny")
+    assert code == 0, f"the tiny train stage failed:\n{tiny_log[-4000:]}\n{proc.stderr[-2000:]}"
+    assert proc.returncode == 0, f"ray job submit failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert client.get_job_status(cluster_job["id"]) == JobStatus.SUCCEEDED
+    done = json.loads((cluster_job["exp"] / "train.json").read_text())
     assert done["num_workers"] == 2
     assert done["metrics"]["step"] >= 1
     assert (Path(done["checkpoint"]) / "model.pt").is_file()
-    assert "2 worker(s)" in client.get_job_logs(tiny_job["id"])
+    assert "2 worker(s)" in tiny_log
 
 
-def test_two_worker_training_puts_one_rank_on_each_node(local_cluster, tiny_job):
+def test_two_worker_training_puts_one_rank_on_each_node(local_cluster, cluster_job):
+    """Each training of the job (tiny: 2 workers; profile: 1, then 2) is one worker group in its own
+    placement group; each 2-worker group has one rank on the head and one on the worker node."""
     from ray.job_submission import JobSubmissionClient
     from ray.util.state import list_actors, list_nodes
 
-    assert tiny_job["proc"].returncode == 0, tiny_job["proc"].stdout[-4000:]
-    ray_job_id = JobSubmissionClient(local_cluster["dashboard"]).get_job_info(tiny_job["id"]).job_id
-    nodes = {n.node_id for n in list_nodes(address=local_cluster["dashboard"], filters=[("state", "=", "ALIVE")])}
+    address = local_cluster["dashboard"]
+    assert cluster_job["proc"].returncode == 0, cluster_job["proc"].stdout[-4000:]
+    nodes = {n.node_id for n in list_nodes(address=address, filters=[("state", "=", "ALIVE")])}
     assert len(nodes) == 2
-    workers = list_actors(address=local_cluster["dashboard"], detail=True,
-                          filters=[("class_name", "=", "RayTrainWorker"), ("job_id", "=", ray_job_id)])
-    assert len(workers) == 2, [(w.class_name, w.node_id) for w in workers]
+    # The cluster is this module's own, and the job its only one: every Ray Train worker on it is the job's.
+    workers = list_actors(address=address, detail=True, filters=[("class_name", "=", "RayTrainWorker")])
+    drivers = {w.job_id for w in workers}  # jobs.train, then jobs.profile: one Ray job id per driver
+    assert len(drivers) == 2 and JobSubmissionClient(address).get_job_info(cluster_job["id"]).job_id in drivers
+    groups: dict[str, list] = {}
+    for w in workers:
+        groups.setdefault(w.placement_group_id, []).append(w)
+    where = [(w.job_id, w.placement_group_id, w.node_id) for w in workers]
+    assert sorted(len(g) for g in groups.values()) == [1, 2, 2], where
     # One rank on the head, one on the worker node. (Ray Train's own "node_rank" groups ranks by IP,
     # and both nodes here are 127.0.0.1, so only the Ray node ids tell the nodes apart.)
-    assert {w.node_id for w in workers} == nodes
+    assert all({w.node_id for w in g} == nodes for g in groups.values() if len(g) == 2), where
 
 
-def test_profiler_job_measures_one_and_two_workers(local_cluster, tmp_path):
-    out = tmp_path / "profile"
-    job_id, proc = submit(local_cluster, ["python", "-m", "jobs.profile", "--workers", "1,2", "--steps", "4",
-                                          "--warmup-steps", "1", "--batch-size", "2", "--preset", "tiny",
-                                          "--out", str(out)])
-    assert proc.returncode == 0, f"profile job failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+def test_profiler_job_measures_one_and_two_workers(cluster_job):
+    code, profile_log = part_log(cluster_job["proc"].stdout, "profile")
+    assert code == 0, f"profile job failed:\n{profile_log[-4000:]}\n{cluster_job['proc'].stderr[-4000:]}"
+    out = cluster_job["profile"]
     report = json.loads((out / "profile.json").read_text())
     points = {p["workers"]: p for p in report["points"]}
     assert set(points) == {1, 2} and all(p["status"] == "ok" for p in points.values())
@@ -157,4 +189,4 @@ def test_profiler_job_measures_one_and_two_workers(local_cluster, tmp_path):
     assert points[2]["speedup"] == pytest.approx(points[2]["audio_s_per_s"] / points[1]["audio_s_per_s"])
     assert report["machine"]["ray_cluster"]["nodes"] == 2
     assert (out / "profile.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "speedup" in proc.stdout and "efficiency" in proc.stdout  # the table, streamed from the job
+    assert "speedup" in profile_log and "efficiency" in profile_log  # the table, streamed from the job
