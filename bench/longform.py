@@ -13,10 +13,10 @@ batched through the model as ``ds2ray test`` does). Targets (issue 16): >= 100x 
 2-core machine, peak RSS <= 1 GB, WER within 0.02 of the baseline.
 
     python bench/longform.py [--minutes 60] [--checkpoint en] [--decoder greedy|beam] [--backend auto]
-                             [--threads 2] [--data ../shared/data] [--batch-seconds 600] [--no-overlap]
+                             [--threads 2] [--data ../shared/data] [--batch-seconds 600] [--overlap]
 
-``--batch-seconds`` (seconds of segments sorted and decoded together) and ``--no-overlap`` (search
-each pool after its network pass, on the same thread) are there to compare the long-form path's
+``--batch-seconds`` (seconds of segments sorted and decoded together) and ``--overlap`` (search
+each pool on a worker thread beside the next pool's network pass) are there to compare the long-form path's
 settings (:meth:`~ds2ray.transcribe.Recognizer.iter_segments`).
 
 Prints a table and writes bench/results/longform.json. Skips with a message when the shared data
@@ -85,7 +85,7 @@ def run_child(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     rec = load_recognizer(args.checkpoint, backend=args.backend, decoder=args.decoder)
     t1 = time.perf_counter()
-    transcript = rec.transcribe_long(args.child, batch_seconds=args.batch_seconds, overlap=not args.no_overlap)
+    transcript = rec.transcribe_long(args.child, batch_seconds=args.batch_seconds, overlap=args.overlap)
     t2 = time.perf_counter()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"text": transcript.text, "segments": len(transcript.segments), "seconds": transcript.duration,
@@ -122,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-seconds", type=float, default=LONG_BATCH_SECONDS,
                    help=f"seconds of speech segments decoded together (default {LONG_BATCH_SECONDS:g})")
-    p.add_argument("--no-overlap", action="store_true",
-                   help="search each pool after its network pass instead of beside the next one")
+    p.add_argument("--overlap", action="store_true",
+                   help="search each pool on a worker thread beside the next pool's network pass")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "longform.json")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.perf_counter() - t0:.0f} s ({path.stat().st_size / 2**20:.0f} MiB FLAC)", flush=True)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(path), "--checkpoint", args.checkpoint,
                "--backend", args.backend, "--threads", str(args.threads), "--batch-seconds", str(args.batch_seconds)]
-        if args.no_overlap:
-            cmd.append("--no-overlap")
+        if args.overlap:
+            cmd.append("--overlap")
         if args.decoder:
             cmd += ["--decoder", args.decoder]
         done = subprocess.run(cmd, capture_output=True, text=True)
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "recording_minutes": round(seconds / 60, 2), "utterances": len(clips), "speech_minutes": round(speech_s / 60, 2),
         "checkpoint": args.checkpoint, "decoder": args.decoder or "checkpoint default", "backend": args.backend,
         "threads": args.threads, "cpu_count": os.cpu_count(),
-        "batch_seconds": args.batch_seconds, "overlap": not args.no_overlap,
+        "batch_seconds": args.batch_seconds, "overlap": args.overlap,
         "long": {"x_real_time": round(seconds / long["transcribe_s"], 1), "transcribe_s": round(long["transcribe_s"], 1),
                  "load_s": round(long["load_s"], 1), "peak_rss_mb": round(long["peak_rss_mb"], 0),
                  "segments": long["segments"], "mean_segment_s": round(float(np.mean(long["segment_lengths"] or [0])), 2),

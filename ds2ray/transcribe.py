@@ -125,7 +125,7 @@ class Recognizer:
 
     def iter_segments(self, source: "AudioSource | np.ndarray", sample_rate: int | None = None, *,
                       vad: "VadConfig | None" = None, batch_seconds: float = LONG_BATCH_SECONDS,
-                      model_batch_seconds: float = MODEL_BATCH_SECONDS, overlap: bool = True,
+                      model_batch_seconds: float = MODEL_BATCH_SECONDS, overlap: bool = False,
                       progress: Callable[[float], None] | None = None, name: str | None = None,
                       ) -> Iterator["Segment"]:
         """Transcribe a recording of any length, yielding its non-empty segments in time order.
@@ -135,7 +135,9 @@ class Recognizer:
         (:class:`~ds2ray.inference.segmenter.VadConfig`). ``batch_seconds``: seconds of speech
         segments decoded together (sorted by length, so they pad little);
         ``model_batch_seconds``: padded seconds per forward pass. ``overlap``: search one pool on a
-        worker thread while the next goes through the network (same results either way).
+        worker thread while the next goes through the network (same results either way; off by
+        default: on 2 cores the search thread competes with the network's threads, 129x against 146x
+        real time in ``bench/longform.py``).
         ``progress(seconds)`` is called with the seconds of audio read when each pool was complete,
         once its segments are out. A file that is corrupt or truncated part-way raises
         :class:`~ds2ray.data.audio.AudioError` (naming ``name`` or the path) when reached, after the
@@ -214,7 +216,7 @@ class Recognizer:
 
     def transcribe_long(self, source: "AudioSource | np.ndarray", sample_rate: int | None = None, *,
                         vad: "VadConfig | None" = None, batch_seconds: float = LONG_BATCH_SECONDS,
-                        model_batch_seconds: float = MODEL_BATCH_SECONDS, overlap: bool = True,
+                        model_batch_seconds: float = MODEL_BATCH_SECONDS, overlap: bool = False,
                         progress: Callable[[float], None] | None = None, name: str | None = None) -> "Transcript":
         """:meth:`iter_segments` collected: the whole :class:`~ds2ray.transcript_formats.Transcript`."""
         from ds2ray.transcript_formats import transcript_from_segments
