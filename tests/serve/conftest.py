@@ -6,15 +6,66 @@ the right words).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+from fastapi import FastAPI, WebSocket  # module level: the route's annotation is resolved from these globals
+
+SR = 16000
+
+
+# ---- streaming: test speech and a WebSocket server without Ray -----------------------------------
+
+def two_sentences(folder: Path) -> np.ndarray:
+    """Two espeak-ng sentences with 1 s of near-silence between them, 16 kHz float32 (about 4 s); the
+    test skips without espeak-ng."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed (make setup installs it)")
+    from ds2ray.testing.overfit import synthesize
+
+    gap = np.random.default_rng(0).normal(0, 10 ** (-70 / 20), SR).astype(np.float32)
+    return np.concatenate([synthesize("open the door", folder / "a.wav"), gap,
+                           synthesize("turn on the light", folder / "b.wav")]).astype(np.float32)
+
+
+@contextlib.contextmanager
+def websocket_server(service: Any, start_timeout_s: float = 30.0) -> Iterator[str]:
+    """``service.handle`` mounted at ``/stream`` on FastAPI and served by uvicorn (the ASGI server Serve's
+    proxy runs) in a thread on 127.0.0.1; yields the server's ``http://`` URL."""
+    import uvicorn
+
+    app = FastAPI()
+
+    @app.websocket("/stream")
+    async def stream(websocket: WebSocket) -> None:
+        await service.handle(websocket)
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 # ---- headless Chromium over the DevTools protocol ------------------------------------------------

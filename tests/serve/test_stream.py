@@ -11,13 +11,14 @@ checked against offline greedy decoding here too.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 
 import numpy as np
 import pytest
 import requests
 import soundfile as sf
+
+from .conftest import two_sentences
 
 API_KEY = "stream-key-81d3"
 SR = 16000
@@ -27,14 +28,7 @@ LIMITS = dict(stream_max_frame_bytes=16000, stream_idle_timeout_s=1.0, stream_ma
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> np.ndarray:
     """Two espeak-ng sentences with 1 s of near-silence between them, 16 kHz float32 (about 4 s)."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng not installed (make setup installs it)")
-    from ds2ray.testing.overfit import synthesize
-
-    folder = tmp_path_factory.mktemp("speech")
-    gap = np.random.default_rng(0).normal(0, 10 ** (-70 / 20), SR).astype(np.float32)
-    return np.concatenate([synthesize("open the door", folder / "a.wav"), gap,
-                           synthesize("turn on the light", folder / "b.wav")]).astype(np.float32)
+    return two_sentences(tmp_path_factory.mktemp("speech"))
 
 
 @pytest.fixture(scope="module")

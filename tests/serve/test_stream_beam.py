@@ -11,19 +11,16 @@ Which LM a stream beam gets (the served decoder's, a shipped model's, none) is c
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import threading
-import time
 from itertools import islice
 
 import numpy as np
 import pytest
-from fastapi import FastAPI, WebSocket  # module level: the route's annotation is resolved from these globals
 
 from serve.config import ServeConfig
 from serve.stream import stream_decoder_config, stream_service
 from serve.stream_client import chunks_of, stream_pcm
+
+from .conftest import two_sentences, websocket_server
 
 SR = 16000
 BEAM = dict(beam_width=16, alpha=2.0, beta=0.5)
@@ -32,14 +29,7 @@ BEAM = dict(beam_width=16, alpha=2.0, beta=0.5)
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> np.ndarray:
     """Two espeak-ng sentences with 1 s of near-silence between them, as 16-bit PCM would carry them."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng not installed (make setup installs it)")
-    from ds2ray.testing.overfit import synthesize
-
-    folder = tmp_path_factory.mktemp("speech")
-    gap = np.random.default_rng(0).normal(0, 10 ** (-70 / 20), SR).astype(np.float32)
-    audio = np.concatenate([synthesize("open the door", folder / "a.wav"), gap,
-                            synthesize("turn on the light", folder / "b.wav")])
+    audio = two_sentences(tmp_path_factory.mktemp("speech"))
     return np.round(np.clip(audio, -1, 32767 / 32768) * 32768).astype(np.int16)
 
 
@@ -73,29 +63,11 @@ def tiny_lm(tmp_path_factory, kenlm_ready) -> str:
 @pytest.fixture(scope="module")
 def beam_server(online_checkpoint, tiny_lm):
     """``stream_service`` of a beam config (served decoder: beam with ``tiny_lm``) behind uvicorn."""
-    import uvicorn
-
     cfg = ServeConfig(checkpoint=online_checkpoint, decoder="beam", lm_path=tiny_lm, stream_checkpoint=online_checkpoint,
                       stream_decoder="beam", stream_max_streams=4, **BEAM)
     service = stream_service(cfg)
-    app = FastAPI()
-
-    @app.websocket("/stream")
-    async def stream(websocket: WebSocket) -> None:
-        await service.handle(websocket)
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", service
-    server.should_exit = True
-    thread.join(10)
+    with websocket_server(service) as url:
+        yield url, service
 
 
 def library_finals(checkpoint: str, pcm: np.ndarray, config) -> list[dict]:

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
-import threading
-import time
 
 import numpy as np
 import pytest
-from fastapi import FastAPI, WebSocket  # module level: the route's annotation is resolved from these globals
 
 from ds2ray.config import ConfigError
 from serve.config import ServeConfig, hash_api_key
 from serve.stream import (Close, StreamLimits, StreamRefused, StreamService, check_key, close_reason, parse_json,
                           parse_start, pcm_frame, stream_threads)
 from serve.stream_client import StreamError, chunks_of, pcm16, stream_pcm, stream_url
+
+from .conftest import websocket_server
 
 
 def refusal(fn, *args) -> StreamRefused:
@@ -111,27 +109,8 @@ def test_stream_settings_in_the_config_and_the_flags(tmp_path):
 @pytest.fixture
 def bare_server():
     """``StreamService`` with no streaming model behind a real uvicorn WebSocket server on 127.0.0.1."""
-    import uvicorn
-
-    service = StreamService(None, StreamLimits(), None)
-    app = FastAPI()
-
-    @app.websocket("/stream")
-    async def stream(websocket: WebSocket) -> None:
-        await service.handle(websocket)
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
+    with websocket_server(StreamService(None, StreamLimits(), None), start_timeout_s=20) as url:
+        yield url
 
 
 def test_no_streaming_model_is_refused_with_4503(bare_server):
