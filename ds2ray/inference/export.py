@@ -49,10 +49,11 @@ from torch import nn
 
 from ds2ray.data.features import FeatureConfig, FeatureExtractor, utterance_mean_normalize
 from ds2ray.data.normalizer import NormalizerStats
-from ds2ray.inference.onnx_metadata import SHIPPED_KEY, shipped_entry
+from ds2ray.inference.onnx_metadata import SHIPPED_KEY
 from ds2ray.inference.onnx_model import FORMAT, INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES, VERSION
 from ds2ray.model.checkpoint import CheckpointError, load_checkpoint
 from ds2ray.model.lengths import output_frame_seconds
+from ds2ray.pretrained import shipped_entry
 
 log = logging.getLogger(__name__)
 

@@ -2,13 +2,14 @@
 
 ``ds2ray export --checkpoint en`` records the shipped model in the file's ds2ray metadata
 (:data:`~ds2ray.inference.onnx_model.METADATA_KEY`) as ``"shipped_model": {"name", "model_sha256"}``
-(:func:`shipped_entry`). :func:`ds2ray.pretrained.decoder_defaults` reads it back
-(:func:`exported_shipped_model`), so the exported file decodes like the model it came from: beam
+(:func:`ds2ray.pretrained.shipped_entry`). :func:`ds2ray.pretrained.decoder_defaults` reads it back
+(:func:`ds2ray.pretrained.exported_shipped_model`), so the exported file decodes like the model it came from: beam
 search with the shipped LM and tuned alpha/beta, unless ``--decoder greedy``, ``--lm`` or
 ``--tuned`` say otherwise, exactly as for the shipped name itself.
 
 The metadata is read with ``onnx`` (protobuf only, no graph optimisation), or with an onnxruntime
-session where only the runtime is installed. Nothing here imports torch.
+session where only the runtime is installed. Nothing here imports torch or :mod:`ds2ray.pretrained`
+(which imports this module).
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ import hashlib
 import json
 import logging
 import os
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ds2ray.pretrained import ShippedModel
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +32,6 @@ def file_sha256(path: str) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def shipped_entry(checkpoint: str) -> dict[str, str] | None:
-    """``{"name", "model_sha256"}`` when ``checkpoint`` names a shipped model, else ``None``."""
-    from ds2ray.pretrained import find
-
-    model = find(checkpoint)
-    if model is None:
-        return None
-    return {"name": model.name, "model_sha256": file_sha256(model.checkpoint)}
 
 
 def read_ds2ray_metadata(path: str) -> dict[str, Any] | None:
@@ -66,27 +54,3 @@ def read_ds2ray_metadata(path: str) -> dict[str, Any] | None:
     except Exception as err:  # noqa: BLE001 - a broken file is the runner's to report, with its own message
         log.debug("%s: no readable ds2ray metadata (%s)", path, err)
         return None
-
-
-def exported_shipped_model(path: str | None) -> "ShippedModel | None":
-    """The shipped model an exported ``.onnx`` at ``path`` names, if it is installed; else ``None``.
-
-    When the installed model's weights are not the ones exported (a newer ``en`` shipped since), the
-    LM and tuned alpha/beta still apply, with a warning: they were tuned for the other weights."""
-    from ds2ray.pretrained import find
-
-    if not path or not str(path).lower().endswith(".onnx") or not os.path.isfile(path):
-        return None
-    meta = read_ds2ray_metadata(str(path))
-    entry = meta.get(SHIPPED_KEY) if meta else None
-    if not isinstance(entry, dict) or not entry.get("name"):
-        return None
-    model = find(str(entry["name"]))
-    if model is None:
-        log.warning("%s was exported from the shipped model %r, which is not installed: decoding without its LM "
-                    "(pass --lm/--tuned, or install the model)", path, entry["name"])
-        return None
-    if entry.get("model_sha256") and entry["model_sha256"] != file_sha256(model.checkpoint):
-        log.warning("%s was exported from other weights than the installed shipped model %r: using its LM and "
-                    "tuned alpha/beta anyway (re-export to match, or pass --lm/--tuned)", path, model.name)
-    return model

@@ -21,11 +21,14 @@ package. This module imports nothing heavy: the checkpoint loader imports it.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
+
+_log = logging.getLogger(__name__)
 
 #: The model ``ds2ray serve``, ``transcribe --local`` and ``mic --local`` use without ``--checkpoint``.
 DEFAULT_MODEL = "en"
@@ -189,14 +192,47 @@ class DecoderDefaults:
 
 def decoder_defaults(checkpoint: str | None) -> DecoderDefaults | None:
     """The LM and tuned.json of the shipped model ``checkpoint`` names, or that an exported ``.onnx``
-    of it names in its metadata (:func:`ds2ray.inference.onnx_metadata.exported_shipped_model`);
+    of it names in its metadata (:func:`exported_shipped_model`);
     ``None`` for another path, a URL or a shipped model without an LM. Callers apply them only when
     the user gave neither ``--lm`` nor ``--tuned``, and make beam search the default decoder when they do."""
     model = find(checkpoint)
     if model is None and checkpoint and checkpoint.lower().endswith(".onnx"):
-        from ds2ray.inference.onnx_metadata import exported_shipped_model
-
         model = exported_shipped_model(checkpoint)
     if model is None or model.lm_path is None:
         return None
     return DecoderDefaults(model.lm_path, model.tuned_path)
+
+
+def shipped_entry(checkpoint: str) -> dict[str, str] | None:
+    """``{"name", "model_sha256"}`` when ``checkpoint`` names a shipped model, else ``None``: what
+    ``ds2ray export`` records under :data:`ds2ray.inference.onnx_metadata.SHIPPED_KEY`."""
+    from ds2ray.inference.onnx_metadata import file_sha256
+
+    model = find(checkpoint)
+    if model is None:
+        return None
+    return {"name": model.name, "model_sha256": file_sha256(model.checkpoint)}
+
+
+def exported_shipped_model(path: str | None) -> ShippedModel | None:
+    """The shipped model an exported ``.onnx`` at ``path`` names, if it is installed; else ``None``.
+
+    When the installed model's weights are not the ones exported (a newer ``en`` shipped since), the
+    LM and tuned alpha/beta still apply, with a warning: they were tuned for the other weights."""
+    from ds2ray.inference.onnx_metadata import SHIPPED_KEY, file_sha256, read_ds2ray_metadata
+
+    if not path or not str(path).lower().endswith(".onnx") or not os.path.isfile(path):
+        return None
+    meta = read_ds2ray_metadata(str(path))
+    entry = meta.get(SHIPPED_KEY) if meta else None
+    if not isinstance(entry, dict) or not entry.get("name"):
+        return None
+    model = find(str(entry["name"]))
+    if model is None:
+        _log.warning("%s was exported from the shipped model %r, which is not installed: decoding without its LM "
+                    "(pass --lm/--tuned, or install the model)", path, entry["name"])
+        return None
+    if entry.get("model_sha256") and entry["model_sha256"] != file_sha256(model.checkpoint):
+        _log.warning("%s was exported from other weights than the installed shipped model %r: using its LM and "
+                    "tuned alpha/beta anyway (re-export to match, or pass --lm/--tuned)", path, model.name)
+    return model
