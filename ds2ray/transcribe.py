@@ -17,9 +17,10 @@ Any length: :meth:`Recognizer.iter_segments` reads the file in blocks
 (:mod:`ds2ray.inference.segmenter`), gathers ``batch_seconds`` of segments (a pool), runs the pool
 through the model sorted by length in padded batches of at most ``model_batch_seconds``
 (:meth:`~ds2ray.inference.model.AcousticModel.log_probs`) and decodes it, each segment's words
-offset to their time in the file. The search and word alignment of one pool run on a worker thread
-while the next pool is read and run through the network (the compiled beam search releases the
-GIL). Memory is bounded by two pools plus a few blocks, however long the recording.
+offset to their time in the file. With ``overlap=True`` the search and word alignment of one pool
+run on a worker thread while the next pool goes through the network (the compiled beam search
+releases the GIL); off by default, as it was slower on 2 cores. Memory is bounded by one pool (two
+with ``overlap``) plus a few blocks, however long the recording.
 
 Where an hour goes (shipped ``en``, beam + LM, 739 segments; CPU seconds with one torch thread,
 measured on a 5-minute piece and scaled): reading and resampling ~1.5, VAD ~1.3, features ~1.5,

@@ -123,7 +123,8 @@ class Transcriber:
         self._idle_since = 0.0  # time.monotonic() when the last batch ended
         warm_up = [Clip(np.zeros(self.sample_rate, np.float32), self.sample_rate)]
         self._run(warm_up)
-        self._run(warm_up * 2)  # a batch: the many-clip path, when solo_threads gives lone clips their own
+        if self.solo_threads > threads:  # lone clips have their own threads: warm the many-clip path too
+            self._run(warm_up * 2)
 
     def info(self) -> dict[str, Any]:
         cfg = self.config
