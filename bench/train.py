@@ -8,7 +8,10 @@ same number of steps. Throughput is counted after ``--warmup`` steps, from each 
   1 or 2 torch threads;
 - ``ray 1x1`` / ``ray 1x2``: the same loop as one Ray Train worker with 1 or 2 CPUs/threads;
 - ``ray 2x1``: two workers (gloo) of 1 thread each, gradients in one flat all-reduce per step
-  (``grad_sync`` auto = flat on CPU);
+  (``grad_sync`` auto = flat on CPU), summed in shared memory (``grad_transport`` auto = shm when
+  the ranks share a host);
+- ``ray 2x1 gloo``: the same with the flat buffer all-reduced by gloo over TCP (the baseline for
+  ``shm_over_gloo_2x1``);
 - ``ray 2x1 ddp``: the same with torch's DistributedDataParallel (the sync before issue 20: the
   baseline for ``flat_over_ddp``);
 - ``ray 2x1 before``: DDP and the fused GRU's Python time loop (``DS2RAY_CPP_GRU=0``): training as it
@@ -23,6 +26,11 @@ measured steps of rank 0: data (waiting for the loader: audio, augmentation, fea
 backward, sync (gradient all-reduce and waiting for the other rank; with DDP the all-reduce overlaps
 the backward pass and this is the step statistics' all-reduce), optimizer (clipping + Adam), report
 (logging, checkpoints, Ray reports) and other (the rest of the wall time: epoch ends, evaluation).
+
+The machine's speed drifts by 10% and more over minutes (a VM shares its host), so ``--rounds N``
+runs the whole list N times, interleaved (A B A B ...), and reports each configuration over all its
+rounds (audio seconds over wall seconds) with the per-round figures beside it: a ratio taken from
+interleaved rounds compares like with like.
 
 Targets (issues 3 and 20): ray/plain >= 0.90; 2x1 >= 1.8x 1x1 and >= 50 audio-s/s on the whole
 machine for demo; 2x1 at least as fast as 1x2. With ``--use-gpu`` it measures one GPU worker (bf16) instead and
@@ -52,6 +60,7 @@ CPU_CONFIGS = [  # (name, runner, workers, threads)
     ("plain 1x2", "plain", 1, 2),
     ("ray 1x2", "ray", 1, 2),
     ("ray 2x1", "ray", 2, 1),
+    ("ray 2x1 gloo", "ray-gloo", 2, 1),
     ("ray 2x1 ddp", "ray-ddp", 2, 1),
     ("ray 2x1 before", "ray-before", 2, 1),
     ("plain 1x1 pyloop", "plain-pyloop", 1, 1),
@@ -73,7 +82,8 @@ def corpus(args) -> str:
     return synthesize_corpus(cfg, out, num_workers=os.cpu_count() or 1, progress=False)["train"]
 
 
-def make_job(args, manifest: str, stats, name: str, workers: int, threads: int, storage: str, grad_sync: str = "auto"):
+def make_job(args, manifest: str, stats, name: str, workers: int, threads: int, storage: str, grad_sync: str = "auto",
+             grad_transport: str = "auto"):
     from ds2ray.data.vocab import Vocabulary
     from ds2ray.model.config import get_preset
     from ds2ray.train.config import TrainConfig
@@ -85,6 +95,7 @@ def make_job(args, manifest: str, stats, name: str, workers: int, threads: int, 
                       loader_workers=args.loader_workers, storage_path=storage,
                       run_name=name.replace(" ", "_"), log_every_steps=1, sortagrad=False, seed=0,
                       grad_sync=grad_sync, grad_compression=args.grad_compression if grad_sync != "ddp" else "none",
+                      grad_transport=grad_transport if args.grad_compression == "none" else "group",
                       augment_config=args.augment)
     return build_job(cfg, preset.model, preset.features, Vocabulary.english(), stats)
 
@@ -123,15 +134,16 @@ def steal_share(before: list[int] | None, after: list[int] | None) -> float:
     return delta[7] / max(sum(delta), 1)
 
 
-def run_config(args, manifest, stats, name, runner, workers, threads, storage) -> dict:
+def run_config(args, manifest, stats, name, runner, workers, threads, storage, round_no: int = 0) -> dict:
     from ds2ray.train.loop import run_training
     from ds2ray.train.session import LocalSession
     from ds2ray.train.trainer import run_train
 
     from ds2ray.model import fused_gru, rnn
 
-    job = make_job(args, manifest, stats, name, workers, threads, storage,
-                   grad_sync="ddp" if runner in ("ray-ddp", "ray-before") else args.grad_sync)
+    job = make_job(args, manifest, stats, f"{name} r{round_no}", workers, threads, storage,
+                   grad_sync="ddp" if runner in ("ray-ddp", "ray-before") else args.grad_sync,
+                   grad_transport="group" if runner == "ray-gloo" else "auto")
     t0, stat0 = time.perf_counter(), cpu_times()
     if runner.startswith("plain"):
         import torch
@@ -152,13 +164,31 @@ def run_config(args, manifest, stats, name, runner, workers, threads, storage) -
             os.environ.pop("DS2RAY_CPP_GRU", None)
         if result.error is not None:
             raise RuntimeError(f"{name}: {result.error}")
-    out = {"name": name, "runner": runner, "workers": workers, "threads": threads,
+    out = {"name": name, "round": round_no, "runner": runner, "workers": workers, "threads": threads,
            "wall_s_total": time.perf_counter() - t0, "cpu_steal": steal_share(stat0, cpu_times()),
            **throughput(job, args.warmup)}
     print(f"  {name:10s} {out['audio_s_per_s']:7.1f} audio-s/s {out['utt_per_s']:6.2f} utt/s "
           f"({out['steps']} steps in {out['seconds']:.1f} s; whole run {out['wall_s_total']:.0f} s; "
           f"CPU steal {out['cpu_steal']:.0%})", flush=True)
     return out
+
+
+def combine_rounds(runs: list[dict]) -> dict:
+    """One configuration over its rounds: audio and utterances over wall seconds of all of them,
+    ms per step weighted by steps, and each round's audio-s/s in ``rounds``."""
+    if len(runs) == 1:
+        return {**runs[0], "rounds": [runs[0]["audio_s_per_s"]]}
+    seconds = sum(r["seconds"] for r in runs)
+    steps = sum(r["steps"] for r in runs)
+    phases = runs[0]["ms_per_step"].keys()
+    return {**runs[0], "round": None, "seconds": seconds, "steps": steps,
+            "audio_s": sum(r["audio_s"] for r in runs),
+            "audio_s_per_s": sum(r["audio_s"] for r in runs) / seconds,
+            "utt_per_s": sum(r["utt_per_s"] * r["seconds"] for r in runs) / seconds,
+            "wall_s_total": sum(r["wall_s_total"] for r in runs),
+            "cpu_steal": sum(r["cpu_steal"] * r["seconds"] for r in runs) / seconds,
+            "ms_per_step": {p: sum(r["ms_per_step"][p] * r["steps"] for r in runs) / steps for p in phases},
+            "rounds": [r["audio_s_per_s"] for r in runs]}
 
 
 def model_flops_per_audio_second(preset_name: str) -> float:
@@ -205,6 +235,8 @@ def main() -> int:
                    help="half-width gradients in flat sync (not numerically neutral)")
     p.add_argument("--augment", default=None,
                    help="augmentation JSON for the training data (default none: the demo's VTLP costs ~nothing)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run the configurations this many times, interleaved, and combine (cancels the VM's drift)")
     p.add_argument("--use-gpu", action="store_true", help="measure one GPU worker (bf16) instead of the CPU grid")
     p.add_argument("--out", default="bench/results/train.json", help="JSON results")
     args = p.parse_args()
@@ -229,12 +261,15 @@ def main() -> int:
         wanted = {s.strip() for s in args.only.split(",")}
         configs = [c for c in configs if c[0] in wanted]
     print(f"{args.preset} preset, {len(entries)} utterances, {args.steps} steps ({args.warmup} warmup), "
-          f"batch {args.batch_frames} frames, {os.cpu_count()} CPUs", flush=True)
-    results = []
+          f"batch {args.batch_frames} frames, {os.cpu_count()} CPUs, {args.rounds} round(s)", flush=True)
+    runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_train_") as storage:
-        for name, runner, workers, threads in configs:
-            results.append(run_config(args, manifest, stats, name, runner, workers, threads, storage))
+        for round_no in range(args.rounds):
+            for name, runner, workers, threads in configs:
+                runs.setdefault(name, []).append(
+                    run_config(args, manifest, stats, name, runner, workers, threads, storage, round_no))
     ray.shutdown()
+    results = [combine_rounds(r) for r in runs.values()]
     by = {r["name"]: r["audio_s_per_s"] for r in results}
     summary: dict[str, float] = {}
 
@@ -247,6 +282,7 @@ def main() -> int:
     ratio("ray_2x1_over_1x1", "ray 2x1", "ray 1x1")
     ratio("ray_2x1_over_1x2", "ray 2x1", "ray 1x2")
     ratio("flat_over_ddp_2x1", "ray 2x1", "ray 2x1 ddp")
+    ratio("shm_over_gloo_2x1", "ray 2x1", "ray 2x1 gloo")
     ratio("after_over_before_2x1", "ray 2x1", "ray 2x1 before")
     ratio("cpp_loop_over_python", "plain 1x1", "plain 1x1 pyloop")
     ratio("ray_over_plain_gpu", "ray 1xGPU", "plain 1xGPU")
@@ -259,10 +295,14 @@ def main() -> int:
             summary["mfu"] = by["ray 1xGPU"] * model_flops_per_audio_second(args.preset) / peak
     targets = {"ray_over_plain_1x1": 0.90, "ray_over_plain_1x2": 0.90, "ray_2x1_over_1x1": 1.8,
                "ray_2x1_over_1x2": 1.0}
-    print("\n| configuration | audio-s/s | utt/s | steps | seconds | CPU steal |\n|---|---|---|---|---|---|")
+    print("\n| configuration | audio-s/s | per round | utt/s | steps | seconds | CPU steal |\n|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['name']} | {r['audio_s_per_s']:.1f} | {r['utt_per_s']:.2f} | {r['steps']} | {r['seconds']:.1f} "
-              f"| {r['cpu_steal']:.0%} |")
+        print(f"| {r['name']} | {r['audio_s_per_s']:.1f} | {' / '.join(f'{v:.1f}' for v in r['rounds'])} "
+              f"| {r['utt_per_s']:.2f} | {r['steps']} | {r['seconds']:.1f} | {r['cpu_steal']:.0%} |")
+    if args.rounds > 1 and "ray 2x1" in runs and "ray 1x1" in runs:
+        per_round = [a["audio_s_per_s"] / b["audio_s_per_s"] for a, b in zip(runs["ray 2x1"], runs["ray 1x1"])]
+        summary["ray_2x1_over_1x1_min_round"] = min(per_round)
+        summary["ray_2x1_over_1x1_max_round"] = max(per_round)
     print("\nWhere a step's time goes (ms per step, rank 0, mean over the measured steps):\n")
     print("| configuration | " + " | ".join(PHASES) + " | other | step |\n|---|" + "---|" * (len(PHASES) + 2))
     for r in results:
@@ -275,9 +315,11 @@ def main() -> int:
         print(f"| {k} | {v:.3g} | {'>= ' + str(t) if t else '-'} |")
     best = max(by.values()) if by else 0.0
     print(f"\nbest whole-machine throughput: {best:.1f} audio-s/s (target >= 50 for demo on CPU)")
-    out = {"preset": args.preset, "steps": args.steps, "warmup": args.warmup, "batch_frames": args.batch_frames,
+    out = {"preset": args.preset, "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
+           "batch_frames": args.batch_frames,
            "cpus": os.cpu_count(), "machine": platform.node(), "load_avg": os.getloadavg(),
-           "flops_per_audio_s": model_flops_per_audio_second(args.preset), "results": results, "summary": summary}
+           "flops_per_audio_s": model_flops_per_audio_second(args.preset), "results": results, "summary": summary,
+           "runs": [r for rs in runs.values() for r in rs]}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -66,6 +66,9 @@ def register(sub) -> None:
                         "default), ddp (DistributedDataParallel; the GPU default)")
     s.add_argument("--grad-compression", choices=("none", "bf16", "fp16"), default=None,
                    help="send gradients at half width (flat sync only; not numerically neutral)")
+    s.add_argument("--grad-transport", choices=("auto", "shm", "group"), default=None,
+                   help="how flat sync moves gradients: shm (shared memory; every CPU rank on one host), group "
+                        "(the process group: gloo over TCP); default auto = shm where it can")
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=None, help="passes over the training data (default 20)")
     o.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in all")
@@ -106,6 +109,7 @@ _FLAG_FIELDS = {
     "checkpoint_every_steps": "checkpoint_every_steps", "keep_checkpoints": "keep_checkpoints",
     "log_every_steps": "log_every_steps", "stream": "stream", "shuffle_buffer": "shuffle_buffer",
     "stream_cache": "stream_cache_dir", "grad_sync": "grad_sync", "grad_compression": "grad_compression",
+    "grad_transport": "grad_transport",
 }
 
 

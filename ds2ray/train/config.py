@@ -15,7 +15,7 @@ from ds2ray.data.features import FeatureConfig
 from ds2ray.data.normalizer import NormalizerStats
 from ds2ray.data.vocab import Vocabulary
 from ds2ray.model.config import ModelConfig
-from ds2ray.train.gradsync import GRAD_COMPRESSIONS, GRAD_SYNC_MODES
+from ds2ray.train.gradsync import GRAD_COMPRESSIONS, GRAD_SYNC_MODES, GRAD_TRANSPORTS
 
 LR_SCHEDULES = ("cosine", "exponential")
 
@@ -39,6 +39,7 @@ class TrainConfig(ConfigBase):
     loader_workers: int = 1  # DataLoader processes per rank (feature extraction + augmentation)
     grad_sync: str = "auto"  # auto (flat on CPU, ddp on GPU) | ddp | flat: see ds2ray.train.gradsync
     grad_compression: str = "none"  # none | bf16 | fp16: gradients sent at half width (flat only)
+    grad_transport: str = "auto"  # auto (shared memory when every CPU rank shares a host) | shm | group (flat only)
     # batches
     batch_frames: int = 12000  # cap on padded frames (batch size x longest) per rank and step
     batch_size: int = 0  # cap on utterances per batch (0 = frames cap only)
@@ -78,6 +79,11 @@ class TrainConfig(ConfigBase):
         if self.grad_compression not in GRAD_COMPRESSIONS:
             raise ConfigError(f"TrainConfig.grad_compression must be one of {GRAD_COMPRESSIONS}, "
                               f"got {self.grad_compression!r}")
+        if self.grad_transport not in GRAD_TRANSPORTS:
+            raise ConfigError(f"TrainConfig.grad_transport must be one of {GRAD_TRANSPORTS}, got {self.grad_transport!r}")
+        if self.grad_transport == "shm" and (self.grad_sync == "ddp" or self.grad_compression != "none"):
+            raise ConfigError("TrainConfig.grad_transport shm works with grad_sync flat (or auto on CPU) and no "
+                              "grad_compression (compression saves network bytes; shared memory sends none)")
         if self.grad_compression != "none" and self.grad_sync == "ddp":
             raise ConfigError("TrainConfig.grad_compression works with grad_sync flat (or auto on CPU), not ddp")
         if self.lr_schedule not in LR_SCHEDULES:

@@ -16,6 +16,11 @@ Two strategies, chosen by ``TrainConfig.grad_sync``:
 or ``fp16`` sends the gradients at half width in ``flat`` mode (half the bytes; not numerically
 neutral, so off by default).
 
+``flat`` carries its one all-reduce over one of two transports (``TrainConfig.grad_transport``):
+the process group (gloo over TCP), or, for CPU ranks that share a host, shared memory
+(:mod:`ds2ray.train.shm_allreduce`: the flat buffer itself lives in ``/dev/shm`` and the ranks add
+each other's slices in place). ``auto`` picks shared memory where it can.
+
 Both average gradients over ranks: DDP divides each rank's gradient by the world size and sums;
 ``flat`` sums and divides (equal to float rounding; ``tests/train/test_gradsync.py`` compares the two).
 """
@@ -25,6 +30,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+
+from ds2ray.train.shm_allreduce import TRANSPORTS as GRAD_TRANSPORTS, SharedMemoryAllReduce
+
+__all__ = ["GRAD_COMPRESSIONS", "GRAD_SYNC_MODES", "GRAD_TRANSPORTS", "FlatGradients", "broadcast_state",
+           "resolve_mode"]
 
 GRAD_SYNC_MODES = ("auto", "ddp", "flat")
 GRAD_COMPRESSIONS = ("none", "bf16", "fp16")
@@ -46,12 +56,20 @@ class FlatGradients:
     Call :meth:`zero` instead of ``optimizer.zero_grad`` (the views must stay), run the backward
     pass (autograd accumulates into the views in place), then :meth:`all_reduce` with the step's
     statistics: it averages the gradients over ranks and returns the statistics summed.
+    ``transport`` ``shm`` keeps the buffer in shared memory and sums it there (every rank on one
+    host; a collective to build), ``group`` all-reduces it through the default process group.
     """
 
     def __init__(self, params: Sequence[torch.nn.Parameter], num_stats: int, world_size: int,
-                 compression: str = "none") -> None:
+                 compression: str = "none", transport: str = "group") -> None:
         if compression not in GRAD_COMPRESSIONS:
             raise ValueError(f"grad_compression must be one of {GRAD_COMPRESSIONS}, got {compression!r}")
+        if transport not in ("group", "shm"):
+            raise ValueError(f"FlatGradients transport must be 'group' or 'shm' (resolve 'auto' with "
+                             f"shm_allreduce.choose_transport first), got {transport!r}")
+        if transport == "shm" and (compression != "none" or world_size < 2):
+            raise ValueError("FlatGradients transport shm needs two or more ranks and no compression "
+                             f"(got world_size {world_size}, compression {compression!r})")
         self.params = [p for p in params if p.requires_grad]
         if not self.params:
             raise ValueError("FlatGradients: no parameter requires a gradient")
@@ -63,7 +81,16 @@ class FlatGradients:
         self.compression = compression
         self.num_grads = sum(p.numel() for p in self.params)
         self.num_stats = num_stats
-        self.buffer = torch.zeros(self.num_grads + num_stats, dtype=next(iter(dtypes)), device=next(iter(devices)))
+        dtype, device = next(iter(dtypes)), next(iter(devices))
+        self.shared: SharedMemoryAllReduce | None = None
+        if transport == "shm":
+            if device.type != "cpu":
+                raise ValueError(f"FlatGradients transport shm needs CPU parameters, got {device}")
+            self.shared = SharedMemoryAllReduce(self.num_grads + num_stats, dtype)
+            self.buffer = self.shared.buffer
+        else:
+            self.buffer = torch.zeros(self.num_grads + num_stats, dtype=dtype, device=device)
+        self.transport = transport
         self._attach()
 
     def _attach(self) -> None:
@@ -91,7 +118,9 @@ class FlatGradients:
             return [float(v) for v in tail.tolist()]
         import torch.distributed as dist
 
-        if self.compression == "none":
+        if self.shared is not None:
+            self.shared.all_reduce()
+        elif self.compression == "none":
             dist.all_reduce(self.buffer)
         else:
             grads = self.buffer[: self.num_grads]

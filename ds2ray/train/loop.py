@@ -30,6 +30,7 @@ from ds2ray.train import batching, schedule
 from ds2ray.train.config import TrainJob
 from ds2ray.train.dataset import Batch, SpeechDataset, make_loader, prepare_utterances
 from ds2ray.train.gradsync import FlatGradients, broadcast_state, resolve_mode
+from ds2ray.train.shm_allreduce import choose_transport
 from ds2ray.train.greedy import decode_texts, dev_errors, dev_rates, dev_stats, greedy_collapse
 from ds2ray.train.metrics_log import MetricsLog, format_progress
 from ds2ray.train.stream import StreamingTrainSet, make_stream_loader, stream_batch_size
@@ -445,7 +446,12 @@ def run_training(job: TrainJob, session: Session) -> dict[str, Any]:
     if sync == "flat":
         if session.world_size > 1:
             broadcast_state(model)  # every rank starts from rank 0's weights, as DDP would
-        grads = FlatGradients(list(model.parameters()), len(STEP_STATS), session.world_size, cfg.grad_compression)
+        transport = "group"
+        if session.world_size > 1 and cfg.grad_compression == "none":
+            nbytes = 4 * (sum(p.numel() for p in model.parameters()) + len(STEP_STATS))
+            transport = choose_transport(cfg.grad_transport, nbytes, session.device)
+        grads = FlatGradients(list(model.parameters()), len(STEP_STATS), session.world_size, cfg.grad_compression,
+                              transport)
     data = TrainData(job, session.rank, session.world_size)
     total = plan_total_steps(data, cfg.epochs, cfg.max_steps)
     logger = MetricsLog(cfg.storage_path, cfg.run_name, resume_step=state.global_step) if session.rank == 0 else None
@@ -460,6 +466,7 @@ def run_training(job: TrainJob, session: Session) -> dict[str, Any]:
             f"{unwrap(model).num_parameters() / 1e6:.2f}M parameters, device {session.device}"
             + (f", bf16 autocast" if amp else "")
             + (f", gradients: {sync}" + (f" ({cfg.grad_compression})" if cfg.grad_compression != "none" else "")
+               + (f" over {grads.transport}" if grads is not None else "")
                if session.world_size > 1 else ""))
     if restored is not None:
         ctx.log(f"resumed from {restored.path}: epoch {state.epoch + 1}, batch {state.batch_in_epoch}, "

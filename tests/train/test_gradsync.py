@@ -1,7 +1,9 @@
-"""Flat gradient sync against DDP: the same training on two gloo ranks, step for step."""
+"""Flat gradient sync against DDP: the same training on two gloo ranks, step for step; the flat
+buffer summed through shared memory against gloo."""
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -12,6 +14,7 @@ import torch.multiprocessing as mp
 from ds2ray.model.config import get_preset
 from ds2ray.model.deepspeech2 import DeepSpeech2, ctc_loss
 from ds2ray.train.gradsync import FlatGradients, broadcast_state, resolve_mode
+from ds2ray.train.shm_allreduce import SHM_DIR, SharedMemoryAllReduce, choose_transport
 
 
 def _free_port() -> int:
@@ -29,7 +32,7 @@ def _batch(rank: int, step: int):
     return feats, lengths, targets, torch.full((b,), 6)
 
 
-RUNS = (("ddp", "none"), ("flat", "none"), ("flat", "bf16"))  # (grad sync, compression)
+RUNS = (("ddp", "none"), ("flat", "none"), ("flat", "bf16"), ("shm", "none"))  # (grad sync, compression)
 
 
 def _train(rank: int, world: int, port: int, runs: tuple[tuple[str, str], ...], steps: int, out: str) -> None:
@@ -46,7 +49,8 @@ def _train(rank: int, world: int, port: int, runs: tuple[tuple[str, str], ...], 
                 model = torch.nn.parallel.DistributedDataParallel(model)
             else:
                 broadcast_state(model)
-                grads = FlatGradients(list(model.parameters()), 2, world, compression)
+                grads = FlatGradients(list(model.parameters()), 2, world, compression,
+                                      transport="shm" if mode == "shm" else "group")
             opt = torch.optim.Adam(model.parameters(), lr=1e-2)
             losses = []
             for step in range(steps):
@@ -70,6 +74,20 @@ def _train(rank: int, world: int, port: int, runs: tuple[tuple[str, str], ...], 
             core = model.module if mode == "ddp" else model
             results[(mode, compression)] = {"losses": losses,
                                             "weights": torch.cat([p.detach().reshape(-1) for p in core.parameters()])}
+            if grads is not None and grads.shared is not None:  # its files went as soon as both ranks mapped them
+                results["shm_left"] = [f for f in os.listdir(SHM_DIR) if f.startswith(grads.shared.name)]
+        results["transport"] = {"auto": choose_transport("auto", 1 << 20, torch.device("cpu")),
+                                "group": choose_transport("group", 1 << 20, torch.device("cpu")),
+                                "auto_too_big": choose_transport("auto", 1 << 60, torch.device("cpu"))}
+        try:
+            choose_transport("shm", 1 << 60, torch.device("cpu"))
+        except ValueError as e:
+            results["transport"]["shm_too_big"] = str(e)
+        # three ranks' worth of slices from two: uneven bounds, and the sum lands in every buffer
+        summed = SharedMemoryAllReduce(7)
+        summed.buffer.copy_(torch.arange(7, dtype=torch.float32) * (rank + 1))
+        summed.all_reduce()
+        results["summed"] = [b.clone() for b in summed.buffers]
         if rank == 0:
             torch.save(results, out)
     finally:
@@ -89,6 +107,25 @@ def test_flat_sync_trains_like_ddp(runs):
     assert flat["losses"] == pytest.approx(ddp_run["losses"], rel=1e-5)
     assert torch.allclose(flat["weights"], ddp_run["weights"], atol=1e-5, rtol=1e-4)
     assert ddp_run["losses"][-1] < ddp_run["losses"][0]  # it trained
+
+
+def test_shared_memory_sums_like_gloo(runs):
+    gloo, shm = runs[("flat", "none")], runs[("shm", "none")]
+    assert shm["losses"] == gloo["losses"]  # two ranks: a + b either way, bit for bit
+    assert torch.equal(shm["weights"], gloo["weights"])
+    assert runs["shm_left"] == []
+    expected = torch.arange(7, dtype=torch.float32) * 3  # rank 0 wrote 1x, rank 1 2x
+    assert all(torch.equal(b, expected) for b in runs["summed"])
+
+
+def test_transport_choice(runs):
+    choice = runs["transport"]
+    assert choice["auto"] == "shm"  # both ranks on this host, room in /dev/shm
+    assert choice["group"] == "group"
+    assert choice["auto_too_big"] == "group"  # no room: auto falls back to gloo
+    assert "grad_transport shm needs every rank on one host" in choice["shm_too_big"]
+    with pytest.raises(ValueError, match="grad_transport"):
+        choose_transport("tcp", 1, torch.device("cpu"))
 
 
 def test_bf16_compressed_gradients_stay_close(runs):
@@ -120,5 +157,18 @@ def test_bad_settings_are_named():
         FlatGradients(list(model.parameters()), 1, 1, "int3")
     with pytest.raises(ValueError, match="grad_sync"):
         resolve_mode("ring", torch.device("cpu"))
+    with pytest.raises(ValueError, match="transport shm needs two or more ranks"):
+        FlatGradients(list(model.parameters()), 1, 1, transport="shm")
     assert resolve_mode("auto", torch.device("cpu")) == "flat"
     assert resolve_mode("auto", torch.device("cuda")) == "ddp"
+
+
+def test_train_config_names_bad_transport():
+    from ds2ray.config import ConfigError
+    from ds2ray.train.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="grad_transport must be one of"):
+        TrainConfig(grad_transport="tcp")
+    with pytest.raises(ConfigError, match="grad_transport shm works with grad_sync flat"):
+        TrainConfig(grad_transport="shm", grad_compression="bf16")
+    assert TrainConfig().grad_transport == "auto"
