@@ -75,8 +75,8 @@ class GRURecurrence(torch.autograd.Function):
         if cpp is not None:
             grad_pre, grad_gh = cpp.gru_backward(grad_out.contiguous(), w_hh.contiguous(), hs, rz, n, gh_n)
             return _input_and_weight_grads(grad_pre, grad_gh, hs)
-        grad_pre = grad_out.new_empty(t, d, b, 3 * h_size)  # d loss / d (gate pre-activations), input side
-        grad_gh = grad_out.new_empty(t, d, b, 3 * h_size)  # d loss / d (W_hh h + b_hh)
+        grad_pre = grad_out.new_empty(d, t, b, 3 * h_size)  # d loss / d (gate pre-activations), input side
+        grad_gh = grad_out.new_empty(d, t, b, 3 * h_size)  # d loss / d (W_hh h + b_hh)
         dh = grad_out.new_zeros(d, b, h_size)  # gradient reaching h_t from step t + 1
         for step in range(t - 1, -1, -1):
             dh = dh + grad_out[step]
@@ -84,7 +84,7 @@ class GRURecurrence(torch.autograd.Function):
             n_t = n[step]
             # h' = n + z * (h - n);  n = tanh(gi_n + r * gh_n);  r, z = sigmoid(gi_rz + gh_rz)
             dn_pre = dh * (1 - z) * (1 - n_t * n_t)
-            pre, rec = grad_pre[step], grad_gh[step]
+            pre, rec = grad_pre[:, step], grad_gh[:, step]
             pre[..., 2 * h_size:] = dn_pre
             torch.mul(dn_pre, r, out=rec[..., 2 * h_size:])
             torch.mul(dn_pre * gh_n[step], r * (1 - r), out=pre[..., :h_size])
@@ -95,12 +95,13 @@ class GRURecurrence(torch.autograd.Function):
 
 
 def _input_and_weight_grads(grad_pre: torch.Tensor, grad_gh: torch.Tensor, hs: torch.Tensor):
-    """Gradients of ``gi``, ``w_hh`` and ``b_hh`` from the per-step ones (T, D, B, G). The recurrent
-    weights' gradient is one GEMM over all steps: sum_t dgh_t^T h_{t-1}."""
-    t, d, b, g = grad_gh.shape
-    flat_gh = grad_gh.transpose(0, 1).reshape(d, t * b, g)
+    """Gradients of ``gi``, ``w_hh`` and ``b_hh`` from the per-step ones, both (D, T, B, G): gi's own
+    layout, so neither needs a transposing copy. The recurrent weights' gradient is one GEMM over all
+    steps: sum_t dgh_t^T h_{t-1}."""
+    d, t, b, g = grad_gh.shape
+    flat_gh = grad_gh.view(d, t * b, g)
     grad_w = torch.bmm(flat_gh.transpose(1, 2), hs[:-1].transpose(0, 1).reshape(d, t * b, g // 3))
-    return grad_pre.transpose(0, 1), grad_w, flat_gh.sum(dim=1)
+    return grad_pre, grad_w, flat_gh.sum(dim=1)
 
 
 def gru_directions(x: torch.Tensor, w_ih: torch.Tensor, b_ih: torch.Tensor, w_hh: torch.Tensor,

@@ -6,8 +6,9 @@
 //   gi:   (D, T, B, G) input pre-activations, contiguous
 //   w_hh: (D, G, H), b_hh: (D, G)
 // Forward returns hs (T+1, D, B, H) with hs[0] = 0, rz (T, D, B, 2H), n (T, D, B, H), gh_n (T, D, B, H).
-// Backward returns grad_pre (T, D, B, G) (d loss / d input pre-activations) and grad_gh (T, D, B, G)
-// (d loss / d (W_hh h + b_hh)).
+// Backward returns grad_pre (D, T, B, G) (d loss / d input pre-activations, gi's own layout, so
+// autograd hands it on without a transposing copy) and grad_gh (D, T, B, G) (d loss / d (W_hh h + b_hh),
+// each direction's steps contiguous, so the weight gradient's GEMM reads it as (T B, G) in place).
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
@@ -99,8 +100,8 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor grad_out, torch::Tensor w_
   const int64_t T = grad_out.size(0), D = grad_out.size(1), B = grad_out.size(2), H = grad_out.size(3);
   const int64_t G = 3 * H;
   auto opts = grad_out.options();
-  auto grad_pre = torch::empty({T, D, B, G}, opts);
-  auto grad_gh = torch::empty({T, D, B, G}, opts);
+  auto grad_pre = torch::empty({D, T, B, G}, opts);
+  auto grad_gh = torch::empty({D, T, B, G}, opts);
   auto dh = torch::zeros({B, H}, opts);
   auto dhz = torch::empty({B, H}, opts);
   const float* go_p = grad_out.data_ptr<float>();
@@ -118,14 +119,15 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor grad_out, torch::Tensor w_
     for (int64_t t = T - 1; t >= 0; --t) {
       at::parallel_for(0, B, kRowGrain, [&](int64_t begin, int64_t end) {
         for (int64_t b = begin; b < end; ++b) {
-          const int64_t base = t * D * B + d * B + b;
+          const int64_t base = t * D * B + d * B + b;  // saved state and grad_out: (T, D, B, .)
+          const int64_t out = (d * T + t) * B + b;    // grad_pre and grad_gh: (D, T, B, G)
           const float* __restrict__ go = go_p + base * H;
           const float* __restrict__ h_prev = hs_p + base * H;  // hs[t] is the state before step t
           const float* __restrict__ rzr = rz_p + base * 2 * H;
           const float* __restrict__ nr = n_p + base * H;
           const float* __restrict__ ghn = ghn_p + base * H;
-          float* __restrict__ pre = pre_p + base * G;
-          float* __restrict__ rec = rec_p + base * G;
+          float* __restrict__ pre = pre_p + out * G;
+          float* __restrict__ rec = rec_p + out * G;
           const float* __restrict__ dhr = dh_p + b * H;
           float* __restrict__ dhzr = dhz_p + b * H;
 #pragma omp simd
@@ -145,7 +147,7 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor grad_out, torch::Tensor w_
           }
         }
       });
-      at::addmm_out(dh, dhz, grad_gh[t][d], w);  // (B, G) @ (G, H) + dh * z
+      at::addmm_out(dh, dhz, grad_gh[d][t], w);  // (B, G) @ (G, H) + dh * z
     }
   }
   return {grad_pre, grad_gh};
