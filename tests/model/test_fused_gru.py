@@ -31,16 +31,17 @@ def test_cpp_loop_is_built():
 
 def test_cpp_loop_equals_python_loop(time_loop):
     torch.manual_seed(3)
-    d, t, b, h = 2, 23, 5, 16
-    gi = torch.randn(d, t, b, 3 * h, requires_grad=True)
+    d, b, t, h = 2, 5, 23, 16
+    gi = torch.randn(d, b, t, 3 * h, requires_grad=True)
+    b_ih = torch.randn(d, 3 * h, requires_grad=True)
     w_hh = (0.3 * torch.randn(d, 3 * h, h)).requires_grad_()
     b_hh = torch.randn(d, 3 * h, requires_grad=True)
-    upstream = torch.randn(t, d, b, h)
+    upstream = torch.randn(d, b, t, h)
     results = []
     for use_cpp in (True, False):
         fused_gru.USE_CPP = use_cpp
-        out = GRURecurrence.apply(gi, w_hh, b_hh)
-        grads = torch.autograd.grad((out * upstream).sum(), (gi, w_hh, b_hh))
+        out = GRURecurrence.apply(gi, b_ih, w_hh, b_hh)
+        grads = torch.autograd.grad((out * upstream).sum(), (gi, b_ih, w_hh, b_hh))
         results.append((out.detach(), *grads))
     fused_gru.USE_CPP = time_loop == "cpp"
     for cpp, py in zip(*results):
@@ -53,11 +54,12 @@ def stacked(grus: list[torch.nn.GRU], name: str) -> torch.Tensor:
 
 def test_recurrence_backward_matches_numerical_gradient():
     torch.manual_seed(0)
-    d, t, b, h = 2, 5, 3, 4
-    gi = torch.randn(d, t, b, 3 * h, dtype=torch.float64, requires_grad=True)
+    d, b, t, h = 2, 3, 5, 4
+    gi = torch.randn(d, b, t, 3 * h, dtype=torch.float64, requires_grad=True)
+    b_ih = torch.randn(d, 3 * h, dtype=torch.float64, requires_grad=True)
     w_hh = (0.5 * torch.randn(d, 3 * h, h, dtype=torch.float64)).requires_grad_()
     b_hh = torch.randn(d, 3 * h, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(GRURecurrence.apply, (gi, w_hh, b_hh), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(GRURecurrence.apply, (gi, b_ih, w_hh, b_hh), eps=1e-6, atol=1e-6)
 
 
 @settings(max_examples=12, deadline=None)

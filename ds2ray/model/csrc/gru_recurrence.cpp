@@ -1,14 +1,17 @@
 // The GRU time loop of ds2ray.model.fused_gru in C++: the same arithmetic as its Python loop
-// (one baddbmm per step for the recurrent GEMM, then the gate math), with the per-step gate math
+// (one GEMM per step for the recurrent projection, then the gate math), with the per-step gate math
 // fused into one pass over memory instead of ~20 small ATen calls, and no Python per step.
 //
-// Layout (see fused_gru.py): D directions, T steps, B batch, H hidden, G = 3H gates (r, z, n).
-//   gi:   (D, T, B, G) input pre-activations, contiguous
-//   w_hh: (D, G, H), b_hh: (D, G)
-// Forward returns hs (T+1, D, B, H) with hs[0] = 0, rz (T, D, B, 2H), n (T, D, B, H), gh_n (T, D, B, H).
-// Backward returns grad_pre (D, T, B, G) (d loss / d input pre-activations, gi's own layout, so
-// autograd hands it on without a transposing copy) and grad_gh (D, T, B, G) (d loss / d (W_hh h + b_hh),
-// each direction's steps contiguous, so the weight gradient's GEMM reads it as (T B, G) in place).
+// Layout (see fused_gru.py): D directions, B batch, T steps, H hidden, G = 3H gates (r, z, n), all
+// batch-major, the layout the layer's input and output already have, so nothing is transposed:
+//   gi:   (D, B, T, G) input projections x @ W_ih^T *without* b_ih (added here, in the gate pass)
+//   b_ih: (D, G), w_hh: (D, G, H), b_hh: (D, G)
+// Both biases are added in the gate pass, not copied into GEMM outputs first.
+// Forward returns hs (D, B, T+1, H) with hs[:, :, 0] = 0, rz (D, B, T, 2H), n (D, B, T, H) and
+// gh_n (D, B, T, H). Backward returns grad_pre (D, B, T, G) (d loss / d input pre-activations: gi's
+// gradient, and summed over B and T, b_ih's) and grad_gh (D, B, T, G) (d loss / d (W_hh h + b_hh)).
+// A step's rows (b = 0..B-1 at time t) are strided in memory; the GEMMs take them with a leading
+// dimension, no copy.
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
@@ -18,7 +21,7 @@
 
 namespace {
 
-// Rows (direction x batch item) per parallel chunk: small batches stay on one thread.
+// Rows (batch items) per parallel chunk: small batches stay on one thread.
 constexpr int64_t kRowGrain = 8;
 
 // Arguments are clamped where float32 results saturate anyway (sigmoid(+-30) and tanh(+-15) round to
@@ -27,30 +30,34 @@ constexpr int64_t kRowGrain = 8;
 inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-std::min(30.0f, std::max(-30.0f, x)))); }
 inline float tanh_(float x) { return std::tanh(std::min(15.0f, std::max(-15.0f, x))); }
 
-void check_inputs(const torch::Tensor& gi, const torch::Tensor& w_hh, const torch::Tensor& b_hh) {
+void check_inputs(const torch::Tensor& gi, const torch::Tensor& b_ih, const torch::Tensor& w_hh,
+                  const torch::Tensor& b_hh) {
   TORCH_CHECK(gi.dim() == 4 && gi.is_contiguous() && gi.scalar_type() == torch::kFloat32 && gi.device().is_cpu(),
-              "gru_recurrence: gi must be a contiguous float32 CPU tensor (D, T, B, 3H)");
+              "gru_recurrence: gi must be a contiguous float32 CPU tensor (D, B, T, 3H)");
   TORCH_CHECK(w_hh.dim() == 3 && w_hh.size(0) == gi.size(0) && w_hh.size(1) == gi.size(3) &&
-                  w_hh.size(1) == 3 * w_hh.size(2),
-              "gru_recurrence: w_hh must be (D, 3H, H) matching gi");
-  TORCH_CHECK(b_hh.dim() == 2 && b_hh.size(0) == gi.size(0) && b_hh.size(1) == gi.size(3),
-              "gru_recurrence: b_hh must be (D, 3H)");
+                  w_hh.size(1) == 3 * w_hh.size(2) && w_hh.is_contiguous(),
+              "gru_recurrence: w_hh must be a contiguous (D, 3H, H) matching gi");
+  for (const auto* bias : {&b_ih, &b_hh}) {
+    TORCH_CHECK(bias->dim() == 2 && bias->size(0) == gi.size(0) && bias->size(1) == gi.size(3) && bias->is_contiguous(),
+                "gru_recurrence: b_ih and b_hh must be contiguous (D, 3H)");
+  }
 }
 
 }  // namespace
 
-std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor w_hh, torch::Tensor b_hh) {
-  check_inputs(gi, w_hh, b_hh);
-  TORCH_CHECK(w_hh.is_contiguous() && b_hh.is_contiguous(), "gru_recurrence: w_hh and b_hh must be contiguous");
-  const int64_t D = gi.size(0), T = gi.size(1), B = gi.size(2), G = gi.size(3), H = G / 3;
+std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor b_ih, torch::Tensor w_hh, torch::Tensor b_hh) {
+  check_inputs(gi, b_ih, w_hh, b_hh);
+  const int64_t D = gi.size(0), B = gi.size(1), T = gi.size(2), G = gi.size(3), H = G / 3;
   auto opts = gi.options();
-  auto hs = torch::empty({T + 1, D, B, H}, opts);
-  hs[0].zero_();
-  auto rz = torch::empty({T, D, B, 2 * H}, opts);
-  auto n = torch::empty({T, D, B, H}, opts);
-  auto gh_n = torch::empty({T, D, B, H}, opts);
+  auto hs = torch::empty({D, B, T + 1, H}, opts);
+  hs.select(2, 0).zero_();
+  auto rz = torch::empty({D, B, T, 2 * H}, opts);
+  auto n = torch::empty({D, B, T, H}, opts);
+  auto gh_n = torch::empty({D, B, T, H}, opts);
   auto gh = torch::empty({B, G}, opts);
   const float* gi_p = gi.data_ptr<float>();
+  const float* bih_p = b_ih.data_ptr<float>();
+  const float* bhh_p = b_hh.data_ptr<float>();
   float* hs_p = hs.data_ptr<float>();
   float* rz_p = rz.data_ptr<float>();
   float* n_p = n.data_ptr<float>();
@@ -60,25 +67,28 @@ std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor w_hh, tor
   // cache over the whole time loop, where both directions together would not fit.
   for (int64_t d = 0; d < D; ++d) {
     auto w_t = w_hh[d].t();  // (H, G)
-    auto bias = b_hh[d];     // (G)
+    auto states = hs[d];     // (B, T+1, H)
+    const float* __restrict__ bi = bih_p + d * G;
+    const float* __restrict__ bh = bhh_p + d * G;
     for (int64_t t = 0; t < T; ++t) {
-      at::addmm_out(gh, bias, hs[t][d], w_t);  // (B, G)
+      at::mm_out(gh, states.select(1, t), w_t);  // (B, G) from rows (T+1) H apart; b_hh added below
       at::parallel_for(0, B, kRowGrain, [&](int64_t begin, int64_t end) {
         for (int64_t b = begin; b < end; ++b) {
-          const int64_t base = t * D * B + d * B + b;
-          const float* __restrict__ gi_row = gi_p + ((d * T + t) * B + b) * G;
+          const int64_t row = (d * B + b) * T + t;  // (d, b, t) in the (D, B, T, .) tensors
+          const int64_t state = (d * B + b) * (T + 1) + t;  // (d, b, t) in hs
+          const float* __restrict__ gi_row = gi_p + row * G;
           const float* __restrict__ gh_row = gh_p + b * G;
-          const float* __restrict__ h_row = hs_p + base * H;
-          float* __restrict__ h_next = hs_p + (base + D * B) * H;
-          float* __restrict__ rz_row = rz_p + base * 2 * H;
-          float* __restrict__ n_row = n_p + base * H;
-          float* __restrict__ ghn_row = ghn_p + base * H;
+          const float* __restrict__ h_row = hs_p + state * H;
+          float* __restrict__ h_next = hs_p + (state + 1) * H;
+          float* __restrict__ rz_row = rz_p + row * 2 * H;
+          float* __restrict__ n_row = n_p + row * H;
+          float* __restrict__ ghn_row = ghn_p + row * H;
 #pragma omp simd
           for (int64_t j = 0; j < H; ++j) {
-            const float r = sigmoid(gi_row[j] + gh_row[j]);
-            const float z = sigmoid(gi_row[H + j] + gh_row[H + j]);
-            const float hn = gh_row[2 * H + j];
-            const float nv = tanh_(gi_row[2 * H + j] + r * hn);
+            const float r = sigmoid(gi_row[j] + bi[j] + (gh_row[j] + bh[j]));
+            const float z = sigmoid(gi_row[H + j] + bi[H + j] + (gh_row[H + j] + bh[H + j]));
+            const float hn = gh_row[2 * H + j] + bh[2 * H + j];
+            const float nv = tanh_(gi_row[2 * H + j] + bi[2 * H + j] + r * hn);
             rz_row[j] = r;
             rz_row[H + j] = z;
             ghn_row[j] = hn;
@@ -96,12 +106,12 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor grad_out, torch::Tensor w_
                                         torch::Tensor rz, torch::Tensor n, torch::Tensor gh_n) {
   grad_out = grad_out.contiguous();
   TORCH_CHECK(grad_out.dim() == 4 && grad_out.scalar_type() == torch::kFloat32,
-              "gru_recurrence: grad_out must be float32 (T, D, B, H)");
-  const int64_t T = grad_out.size(0), D = grad_out.size(1), B = grad_out.size(2), H = grad_out.size(3);
+              "gru_recurrence: grad_out must be float32 (D, B, T, H)");
+  const int64_t D = grad_out.size(0), B = grad_out.size(1), T = grad_out.size(2), H = grad_out.size(3);
   const int64_t G = 3 * H;
   auto opts = grad_out.options();
-  auto grad_pre = torch::empty({D, T, B, G}, opts);
-  auto grad_gh = torch::empty({D, T, B, G}, opts);
+  auto grad_pre = torch::empty({D, B, T, G}, opts);
+  auto grad_gh = torch::empty({D, B, T, G}, opts);
   auto dh = torch::zeros({B, H}, opts);
   auto dhz = torch::empty({B, H}, opts);
   const float* go_p = grad_out.data_ptr<float>();
@@ -115,19 +125,19 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor grad_out, torch::Tensor w_
   float* dhz_p = dhz.data_ptr<float>();
   for (int64_t d = 0; d < D; ++d) {  // one direction at a time, as in the forward
     dh.zero_();
-    auto w = w_hh[d];  // (G, H)
+    auto w = w_hh[d];          // (G, H)
+    auto steps = grad_gh[d];   // (B, T, G)
     for (int64_t t = T - 1; t >= 0; --t) {
       at::parallel_for(0, B, kRowGrain, [&](int64_t begin, int64_t end) {
         for (int64_t b = begin; b < end; ++b) {
-          const int64_t base = t * D * B + d * B + b;  // saved state and grad_out: (T, D, B, .)
-          const int64_t out = (d * T + t) * B + b;    // grad_pre and grad_gh: (D, T, B, G)
-          const float* __restrict__ go = go_p + base * H;
-          const float* __restrict__ h_prev = hs_p + base * H;  // hs[t] is the state before step t
-          const float* __restrict__ rzr = rz_p + base * 2 * H;
-          const float* __restrict__ nr = n_p + base * H;
-          const float* __restrict__ ghn = ghn_p + base * H;
-          float* __restrict__ pre = pre_p + out * G;
-          float* __restrict__ rec = rec_p + out * G;
+          const int64_t row = (d * B + b) * T + t;
+          const float* __restrict__ go = go_p + row * H;
+          const float* __restrict__ h_prev = hs_p + ((d * B + b) * (T + 1) + t) * H;  // the state before step t
+          const float* __restrict__ rzr = rz_p + row * 2 * H;
+          const float* __restrict__ nr = n_p + row * H;
+          const float* __restrict__ ghn = ghn_p + row * H;
+          float* __restrict__ pre = pre_p + row * G;
+          float* __restrict__ rec = rec_p + row * G;
           const float* __restrict__ dhr = dh_p + b * H;
           float* __restrict__ dhzr = dhz_p + b * H;
 #pragma omp simd
@@ -147,7 +157,7 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor grad_out, torch::Tensor w_
           }
         }
       });
-      at::addmm_out(dh, dhz, grad_gh[d][t], w);  // (B, G) @ (G, H) + dh * z
+      at::addmm_out(dh, dhz, steps.select(1, t), w);  // (B, G) @ (G, H) + dh * z
     }
   }
   return {grad_pre, grad_gh};
