@@ -14,6 +14,16 @@ def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence within its length; padding stays where it is. x: (B, T, ...)."""
+    t = x.shape[1]
+    steps = torch.arange(t, device=x.device)[None, :]
+    lengths = lengths.to(x.device)[:, None]
+    index = torch.where(steps < lengths, lengths - 1 - steps, steps)  # (B, T)
+    index = index.view(index.shape + (1,) * (x.dim() - 2)).expand_as(x)
+    return x.gather(1, index)
+
+
 class ConvBlock(nn.Module):
     """Conv2d (no bias) -> BatchNorm2d -> clipped ReLU, then zero the padded frames.
 

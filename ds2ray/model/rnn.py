@@ -19,8 +19,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ds2ray.model.fused_gru import gru_directions
-from ds2ray.model.layers import SequenceBatchNorm
+from ds2ray.model.fused_gru import gru_layer
+from ds2ray.model.layers import SequenceBatchNorm, reverse_padded
 
 #: Train GRUs on CPU with :mod:`ds2ray.model.fused_gru` (same parameters and results as ATen's).
 FUSED_CPU_GRU = True
@@ -31,16 +31,6 @@ RNN_CELLS: dict[str, Callable[[int, int], nn.RNNBase]] = {
     "lstm": lambda i, h: nn.LSTM(i, h, batch_first=True),
     "rnn": lambda i, h: nn.RNN(i, h, nonlinearity="relu", batch_first=True),
 }
-
-
-def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse each sequence within its length; padding stays where it is. x: (B, T, ...)."""
-    t = x.shape[1]
-    steps = torch.arange(t, device=x.device)[None, :]
-    lengths = lengths.to(x.device)[:, None]
-    index = torch.where(steps < lengths, lengths - 1 - steps, steps)  # (B, T)
-    index = index.view(index.shape + (1,) * (x.dim() - 2)).expand_as(x)
-    return x.gather(1, index)
 
 
 class BidirectionalRNN(nn.Module):
@@ -104,13 +94,9 @@ class BidirectionalRNN(nn.Module):
 
     def _fused_gru(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         rnns = [self.forward_rnn] if self.backward_rnn is None else [self.forward_rnn, self.backward_rnn]
-        inputs = [x] if self.backward_rnn is None else [x, reverse_padded(x, lengths)]
 
         def stacked(name: str) -> torch.Tensor:
             return torch.stack([getattr(rnn, name) for rnn in rnns])
 
-        out = gru_directions(torch.stack(inputs), stacked("weight_ih_l0"), stacked("bias_ih_l0"),
-                             stacked("weight_hh_l0"), stacked("bias_hh_l0"))  # (D, B, T, H)
-        if self.backward_rnn is None:
-            return out[0]
-        return torch.cat([out[0], reverse_padded(out[1], lengths)], dim=-1)  # (B, T, 2H)
+        return gru_layer(x, lengths, stacked("weight_ih_l0"), stacked("bias_ih_l0"), stacked("weight_hh_l0"),
+                         stacked("bias_hh_l0"))  # (B, T, H * directions)

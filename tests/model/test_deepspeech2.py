@@ -10,7 +10,8 @@ from ds2ray.data.features import FeatureExtractor
 from ds2ray.data.vocab import Vocabulary
 from ds2ray.model.config import PRESETS, ModelConfig, get_preset
 from ds2ray.model.deepspeech2 import DeepSpeech2, ctc_loss
-from ds2ray.model.rnn import BidirectionalRNN, reverse_padded
+from ds2ray.model.layers import reverse_padded
+from ds2ray.model.rnn import BidirectionalRNN
 from ds2ray.testing.signals import speechlike
 
 torch.set_num_threads(1)

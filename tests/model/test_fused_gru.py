@@ -11,7 +11,8 @@ from ds2ray.model import fused_gru, gru_ext
 from ds2ray.model import rnn as rnn_module
 from ds2ray.model.config import ModelConfig
 from ds2ray.model.deepspeech2 import DeepSpeech2, ctc_loss
-from ds2ray.model.fused_gru import GRURecurrence, gru_directions
+from ds2ray.model.fused_gru import GRURecurrence, gru_layer
+from ds2ray.model.layers import reverse_padded
 from ds2ray.model.rnn import BidirectionalRNN
 
 torch.set_num_threads(1)
@@ -31,16 +32,17 @@ def test_cpp_loop_is_built():
 
 def test_cpp_loop_equals_python_loop(time_loop):
     torch.manual_seed(3)
-    d, b, t, h = 2, 5, 23, 16
-    gi = torch.randn(d, b, t, 3 * h, requires_grad=True)
+    b, t, d, h = 5, 23, 2, 16
+    gi = torch.randn(b, t, d * 3 * h, requires_grad=True)
+    lengths = torch.tensor([23, 18, 3, 1, 23])
     b_ih = torch.randn(d, 3 * h, requires_grad=True)
     w_hh = (0.3 * torch.randn(d, 3 * h, h)).requires_grad_()
     b_hh = torch.randn(d, 3 * h, requires_grad=True)
-    upstream = torch.randn(d, b, t, h)
+    upstream = torch.randn(b, t, d * h)
     results = []
     for use_cpp in (True, False):
         fused_gru.USE_CPP = use_cpp
-        out = GRURecurrence.apply(gi, b_ih, w_hh, b_hh)
+        out = GRURecurrence.apply(gi, lengths, b_ih, w_hh, b_hh)
         grads = torch.autograd.grad((out * upstream).sum(), (gi, b_ih, w_hh, b_hh))
         results.append((out.detach(), *grads))
     fused_gru.USE_CPP = time_loop == "cpp"
@@ -54,32 +56,39 @@ def stacked(grus: list[torch.nn.GRU], name: str) -> torch.Tensor:
 
 def test_recurrence_backward_matches_numerical_gradient():
     torch.manual_seed(0)
-    d, b, t, h = 2, 3, 5, 4
-    gi = torch.randn(d, b, t, 3 * h, dtype=torch.float64, requires_grad=True)
+    b, t, d, h = 3, 5, 2, 4
+    gi = torch.randn(b, t, d * 3 * h, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([5, 3, 1])
     b_ih = torch.randn(d, 3 * h, dtype=torch.float64, requires_grad=True)
     w_hh = (0.5 * torch.randn(d, 3 * h, h, dtype=torch.float64)).requires_grad_()
     b_hh = torch.randn(d, 3 * h, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(GRURecurrence.apply, (gi, b_ih, w_hh, b_hh), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(GRURecurrence.apply, (gi, lengths, b_ih, w_hh, b_hh), eps=1e-6, atol=1e-6)
 
 
 @settings(max_examples=12, deadline=None)
 @given(directions=st.integers(1, 2), batch=st.integers(1, 5), steps=st.integers(1, 17),
        inputs=st.integers(1, 9), hidden=st.integers(1, 8), seed=st.integers(0, 2 ** 16))
-def test_directions_equal_torch_gru(directions, batch, steps, inputs, hidden, seed):
+def test_layer_equals_torch_gru(directions, batch, steps, inputs, hidden, seed):
+    """ATen's GRU forward over x and, for direction 1, over x reversed within each length (and its
+    output reversed back), concatenated: everywhere, padding frames included."""
     torch.manual_seed(seed)
     grus = [torch.nn.GRU(inputs, hidden, batch_first=True) for _ in range(directions)]
-    x = torch.randn(directions, batch, steps, inputs, requires_grad=True)
-    upstream = torch.randn(directions, batch, steps, hidden)
+    x = torch.randn(batch, steps, inputs, requires_grad=True)
+    lengths = torch.randint(1, steps + 1, (batch,))
+    upstream = torch.randn(batch, steps, directions * hidden)
 
-    expected = torch.stack([g(x[i])[0] for i, g in enumerate(grus)])
+    parts = [grus[0](x)[0]]
+    if directions == 2:
+        parts.append(reverse_padded(grus[1](reverse_padded(x, lengths))[0], lengths))
+    expected = torch.cat(parts, dim=-1)
     (expected * upstream).sum().backward()
     want_x, want_params = x.grad.clone(), [p.grad.clone() for g in grus for p in g.parameters()]
     x.grad = None
     for g in grus:
         g.zero_grad()
 
-    got = gru_directions(x, stacked(grus, "weight_ih_l0"), stacked(grus, "bias_ih_l0"),
-                         stacked(grus, "weight_hh_l0"), stacked(grus, "bias_hh_l0"))
+    got = gru_layer(x, lengths, stacked(grus, "weight_ih_l0"), stacked(grus, "bias_ih_l0"),
+                    stacked(grus, "weight_hh_l0"), stacked(grus, "bias_hh_l0"))
     (got * upstream).sum().backward()
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(x.grad, want_x, atol=1e-5, rtol=1e-4)

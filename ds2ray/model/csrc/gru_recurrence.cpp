@@ -2,16 +2,19 @@
 // (one GEMM per step for the recurrent projection, then the gate math), with the per-step gate math
 // fused into one pass over memory instead of ~20 small ATen calls, and no Python per step.
 //
-// Layout (see fused_gru.py): D directions, B batch, T steps, H hidden, G = 3H gates (r, z, n), all
-// batch-major, the layout the layer's input and output already have, so nothing is transposed:
-//   gi:   (D, B, T, G) input projections x @ W_ih^T *without* b_ih (added here, in the gate pass)
-//   b_ih: (D, G), w_hh: (D, G, H), b_hh: (D, G)
-// Both biases are added in the gate pass, not copied into GEMM outputs first.
-// Forward returns hs (D, B, T+1, H) with hs[:, :, 0] = 0, rz (D, B, T, 2H), n (D, B, T, H) and
-// gh_n (D, B, T, H). Backward returns grad_pre (D, B, T, G) (d loss / d input pre-activations: gi's
-// gradient, and summed over B and T, b_ih's) and grad_gh (D, B, T, G) (d loss / d (W_hh h + b_hh)).
-// A step's rows (b = 0..B-1 at time t) are strided in memory; the GEMMs take them with a leading
-// dimension, no copy.
+// Legend: D directions (1, or 2 = forward and backward), B batch, T steps, H hidden, G = 3H gates
+// (r, z, n). The layer's tensors keep the layer's own layout, so nothing is stacked, reversed,
+// transposed or concatenated around the loop:
+//   gi:      (B, T, D G) input projections x @ [W_ih_0; W_ih_1]^T, *without* b_ih
+//   lengths: (B,) int64 valid steps per item
+//   b_ih, b_hh: (D, G); w_hh: (D, G, H)
+//   out:     (B, T, D H) every hidden state, directions side by side (what torch.cat would give)
+// Direction 1 reads each item backwards *within its length*: at loop step t it takes frame
+// len - 1 - t (frames at and past len, the padding, come after, in place), exactly what running it
+// over ``reverse_padded(x)`` and reversing its output back does. Valid frames never see padding.
+// The saved state stays in loop order, (D, T+1, B, H) etc., so each step's rows are contiguous and
+// the recurrent weight gradient is one GEMM over (T B) rows without a copy. Both biases are added
+// in the gate pass, not copied into GEMM outputs first.
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
@@ -30,34 +33,51 @@ constexpr int64_t kRowGrain = 8;
 inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-std::min(30.0f, std::max(-30.0f, x)))); }
 inline float tanh_(float x) { return std::tanh(std::min(15.0f, std::max(-15.0f, x))); }
 
-void check_inputs(const torch::Tensor& gi, const torch::Tensor& b_ih, const torch::Tensor& w_hh,
-                  const torch::Tensor& b_hh) {
-  TORCH_CHECK(gi.dim() == 4 && gi.is_contiguous() && gi.scalar_type() == torch::kFloat32 && gi.device().is_cpu(),
-              "gru_recurrence: gi must be a contiguous float32 CPU tensor (D, B, T, 3H)");
-  TORCH_CHECK(w_hh.dim() == 3 && w_hh.size(0) == gi.size(0) && w_hh.size(1) == gi.size(3) &&
-                  w_hh.size(1) == 3 * w_hh.size(2) && w_hh.is_contiguous(),
-              "gru_recurrence: w_hh must be a contiguous (D, 3H, H) matching gi");
+// The frame direction d reads at loop step t for an item of ``len`` valid frames.
+inline int64_t frame(int64_t d, int64_t t, int64_t len) { return (d == 1 && t < len) ? len - 1 - t : t; }
+
+void check_inputs(const torch::Tensor& gi, const torch::Tensor& lengths, const torch::Tensor& b_ih,
+                  const torch::Tensor& w_hh, const torch::Tensor& b_hh) {
+  TORCH_CHECK(gi.dim() == 3 && gi.is_contiguous() && gi.scalar_type() == torch::kFloat32 && gi.device().is_cpu(),
+              "gru_recurrence: gi must be a contiguous float32 CPU tensor (B, T, D 3H)");
+  TORCH_CHECK(w_hh.dim() == 3 && w_hh.size(0) >= 1 && w_hh.size(0) <= 2 && w_hh.size(1) == 3 * w_hh.size(2) &&
+                  gi.size(2) == w_hh.size(0) * w_hh.size(1) && w_hh.is_contiguous(),
+              "gru_recurrence: w_hh must be a contiguous (D, 3H, H), D = 1 or 2, matching gi");
   for (const auto* bias : {&b_ih, &b_hh}) {
-    TORCH_CHECK(bias->dim() == 2 && bias->size(0) == gi.size(0) && bias->size(1) == gi.size(3) && bias->is_contiguous(),
+    TORCH_CHECK(bias->dim() == 2 && bias->size(0) == w_hh.size(0) && bias->size(1) == w_hh.size(1) &&
+                    bias->is_contiguous(),
                 "gru_recurrence: b_ih and b_hh must be contiguous (D, 3H)");
   }
+  TORCH_CHECK(lengths.dim() == 1 && lengths.size(0) == gi.size(0) && lengths.scalar_type() == torch::kInt64 &&
+                  lengths.is_contiguous(),
+              "gru_recurrence: lengths must be a contiguous int64 (B,)");
+}
+
+std::vector<int64_t> clamped_lengths(const torch::Tensor& lengths, int64_t T) {
+  std::vector<int64_t> out(lengths.size(0));
+  const int64_t* p = lengths.data_ptr<int64_t>();
+  for (size_t b = 0; b < out.size(); ++b) out[b] = std::min(T, std::max<int64_t>(0, p[b]));
+  return out;
 }
 
 }  // namespace
 
-std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor b_ih, torch::Tensor w_hh, torch::Tensor b_hh) {
-  check_inputs(gi, b_ih, w_hh, b_hh);
-  const int64_t D = gi.size(0), B = gi.size(1), T = gi.size(2), G = gi.size(3), H = G / 3;
+std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor lengths, torch::Tensor b_ih,
+                                       torch::Tensor w_hh, torch::Tensor b_hh) {
+  check_inputs(gi, lengths, b_ih, w_hh, b_hh);
+  const int64_t B = gi.size(0), T = gi.size(1), D = w_hh.size(0), G = w_hh.size(1), H = G / 3;
+  const auto lens = clamped_lengths(lengths, T);
   auto opts = gi.options();
-  auto hs = torch::empty({D, B, T + 1, H}, opts);
-  hs.select(2, 0).zero_();
-  auto rz = torch::empty({D, B, T, 2 * H}, opts);
-  auto n = torch::empty({D, B, T, H}, opts);
-  auto gh_n = torch::empty({D, B, T, H}, opts);
+  auto out = torch::empty({B, T, D * H}, opts);
+  auto hs = torch::empty({D, T + 1, B, H}, opts);  // loop order; hs[d][0] = 0
+  auto rz = torch::empty({D, T, B, 2 * H}, opts);
+  auto n = torch::empty({D, T, B, H}, opts);
+  auto gh_n = torch::empty({D, T, B, H}, opts);
   auto gh = torch::empty({B, G}, opts);
   const float* gi_p = gi.data_ptr<float>();
   const float* bih_p = b_ih.data_ptr<float>();
   const float* bhh_p = b_hh.data_ptr<float>();
+  float* out_p = out.data_ptr<float>();
   float* hs_p = hs.data_ptr<float>();
   float* rz_p = rz.data_ptr<float>();
   float* n_p = n.data_ptr<float>();
@@ -66,20 +86,22 @@ std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor b_ih, tor
   // One direction at a time: its W_hh (3H x H floats: 768 KB at H = 256) stays in the core's L2
   // cache over the whole time loop, where both directions together would not fit.
   for (int64_t d = 0; d < D; ++d) {
+    hs[d][0].zero_();
     auto w_t = w_hh[d].t();  // (H, G)
-    auto states = hs[d];     // (B, T+1, H)
     const float* __restrict__ bi = bih_p + d * G;
     const float* __restrict__ bh = bhh_p + d * G;
     for (int64_t t = 0; t < T; ++t) {
-      at::mm_out(gh, states.select(1, t), w_t);  // (B, G) from rows (T+1) H apart; b_hh added below
+      at::mm_out(gh, hs[d][t], w_t);  // (B, G); b_hh added below
       at::parallel_for(0, B, kRowGrain, [&](int64_t begin, int64_t end) {
         for (int64_t b = begin; b < end; ++b) {
-          const int64_t row = (d * B + b) * T + t;  // (d, b, t) in the (D, B, T, .) tensors
-          const int64_t state = (d * B + b) * (T + 1) + t;  // (d, b, t) in hs
-          const float* __restrict__ gi_row = gi_p + row * G;
+          const int64_t f = b * T + frame(d, t, lens[b]);  // (b, frame) in the layer's (B, T, .) tensors
+          const int64_t row = (d * T + t) * B + b;         // (d, t, b) in rz, n, gh_n: (D, T, B, .)
+          const int64_t state = (d * (T + 1) + t) * B + b;  // (d, t, b) in hs: (D, T+1, B, H)
+          const float* __restrict__ gi_row = gi_p + f * D * G + d * G;
           const float* __restrict__ gh_row = gh_p + b * G;
           const float* __restrict__ h_row = hs_p + state * H;
-          float* __restrict__ h_next = hs_p + (state + 1) * H;
+          float* __restrict__ h_next = hs_p + (state + B) * H;
+          float* __restrict__ out_row = out_p + f * D * H + d * H;
           float* __restrict__ rz_row = rz_p + row * 2 * H;
           float* __restrict__ n_row = n_p + row * H;
           float* __restrict__ ghn_row = ghn_p + row * H;
@@ -89,29 +111,31 @@ std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor b_ih, tor
             const float z = sigmoid(gi_row[H + j] + bi[H + j] + (gh_row[H + j] + bh[H + j]));
             const float hn = gh_row[2 * H + j] + bh[2 * H + j];
             const float nv = tanh_(gi_row[2 * H + j] + bi[2 * H + j] + r * hn);
+            const float h = nv + z * (h_row[j] - nv);  // (1 - z) n + z h
             rz_row[j] = r;
             rz_row[H + j] = z;
             ghn_row[j] = hn;
             n_row[j] = nv;
-            h_next[j] = nv + z * (h_row[j] - nv);
+            h_next[j] = h;
+            out_row[j] = h;
           }
         }
       });
     }
   }
-  return {hs, rz, n, gh_n};
+  return {out, hs, rz, n, gh_n};
 }
 
-std::vector<torch::Tensor> gru_backward(torch::Tensor grad_out, torch::Tensor w_hh, torch::Tensor hs,
-                                        torch::Tensor rz, torch::Tensor n, torch::Tensor gh_n) {
+std::vector<torch::Tensor> gru_backward(torch::Tensor grad_out, torch::Tensor lengths, torch::Tensor w_hh,
+                                        torch::Tensor hs, torch::Tensor rz, torch::Tensor n, torch::Tensor gh_n) {
   grad_out = grad_out.contiguous();
-  TORCH_CHECK(grad_out.dim() == 4 && grad_out.scalar_type() == torch::kFloat32,
-              "gru_recurrence: grad_out must be float32 (D, B, T, H)");
-  const int64_t D = grad_out.size(0), B = grad_out.size(1), T = grad_out.size(2), H = grad_out.size(3);
-  const int64_t G = 3 * H;
+  const int64_t B = grad_out.size(0), T = grad_out.size(1), D = w_hh.size(0), H = w_hh.size(2), G = 3 * H;
+  TORCH_CHECK(grad_out.dim() == 3 && grad_out.scalar_type() == torch::kFloat32 && grad_out.size(2) == D * H,
+              "gru_recurrence: grad_out must be float32 (B, T, D H)");
+  const auto lens = clamped_lengths(lengths, T);
   auto opts = grad_out.options();
-  auto grad_pre = torch::empty({D, B, T, G}, opts);
-  auto grad_gh = torch::empty({D, B, T, G}, opts);
+  auto grad_gi = torch::empty({B, T, D * G}, opts);  // d loss / d gi: the layer's layout
+  auto grad_gh = torch::empty({D, T, B, G}, opts);   // d loss / d (W_hh h + b_hh): loop order
   auto dh = torch::zeros({B, H}, opts);
   auto dhz = torch::empty({B, H}, opts);
   const float* go_p = grad_out.data_ptr<float>();
@@ -119,24 +143,24 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor grad_out, torch::Tensor w_
   const float* rz_p = rz.data_ptr<float>();
   const float* n_p = n.data_ptr<float>();
   const float* ghn_p = gh_n.data_ptr<float>();
-  float* pre_p = grad_pre.data_ptr<float>();
+  float* pre_p = grad_gi.data_ptr<float>();
   float* rec_p = grad_gh.data_ptr<float>();
   float* dh_p = dh.data_ptr<float>();
   float* dhz_p = dhz.data_ptr<float>();
   for (int64_t d = 0; d < D; ++d) {  // one direction at a time, as in the forward
     dh.zero_();
-    auto w = w_hh[d];          // (G, H)
-    auto steps = grad_gh[d];   // (B, T, G)
+    auto w = w_hh[d];  // (G, H)
     for (int64_t t = T - 1; t >= 0; --t) {
       at::parallel_for(0, B, kRowGrain, [&](int64_t begin, int64_t end) {
         for (int64_t b = begin; b < end; ++b) {
-          const int64_t row = (d * B + b) * T + t;
-          const float* __restrict__ go = go_p + row * H;
-          const float* __restrict__ h_prev = hs_p + ((d * B + b) * (T + 1) + t) * H;  // the state before step t
+          const int64_t f = b * T + frame(d, t, lens[b]);
+          const int64_t row = (d * T + t) * B + b;
+          const float* __restrict__ go = go_p + f * D * H + d * H;
+          const float* __restrict__ h_prev = hs_p + ((d * (T + 1) + t) * B + b) * H;  // hs[d][t]: the state before step t
           const float* __restrict__ rzr = rz_p + row * 2 * H;
           const float* __restrict__ nr = n_p + row * H;
           const float* __restrict__ ghn = ghn_p + row * H;
-          float* __restrict__ pre = pre_p + row * G;
+          float* __restrict__ pre = pre_p + f * D * G + d * G;
           float* __restrict__ rec = rec_p + row * G;
           const float* __restrict__ dhr = dh_p + b * H;
           float* __restrict__ dhzr = dhz_p + b * H;
@@ -157,10 +181,10 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor grad_out, torch::Tensor w_
           }
         }
       });
-      at::addmm_out(dh, dhz, steps.select(1, t), w);  // (B, G) @ (G, H) + dh * z
+      at::addmm_out(dh, dhz, grad_gh[d][t], w);  // (B, G) @ (G, H) + dh * z
     }
   }
-  return {grad_pre, grad_gh};
+  return {grad_gi, grad_gh};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
