@@ -39,8 +39,7 @@ def synthesize(text: str, path: Path) -> np.ndarray:
 
 
 def codec_variants(wave: np.ndarray) -> list[np.ndarray]:
-    """``wave`` as the service will see it: as is, as 16-bit PCM, through 8 kHz, MP3 (at 16 and 8 kHz)
-    and OGG/Vorbis."""
+    """``wave`` as the service will see it: as is, as 16-bit PCM, through 8 kHz, MP3 and OGG/Vorbis."""
     import io
 
     import soundfile as sf
@@ -48,7 +47,7 @@ def codec_variants(wave: np.ndarray) -> list[np.ndarray]:
 
     narrow = soxr.resample(soxr.resample(wave, SAMPLE_RATE, 8000), 8000, SAMPLE_RATE).astype(np.float32)
     out = [wave, np.round(wave * 32767) / 32767, narrow]
-    for fmt, rate in (("MP3", SAMPLE_RATE), ("MP3", 8000), ("OGG", 22050)):
+    for fmt, rate in (("MP3", SAMPLE_RATE), ("OGG", 22050)):
         buf = io.BytesIO()
         sf.write(buf, soxr.resample(wave, SAMPLE_RATE, rate) if rate != SAMPLE_RATE else wave, rate, format=fmt)
         decoded, native = sf.read(io.BytesIO(buf.getvalue()), dtype="float32")
