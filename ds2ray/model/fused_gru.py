@@ -12,7 +12,8 @@ The recurrence reads and writes the layer's own (B, T, .) layout: the backward d
 item backwards within its length (as ATen over ``reverse_padded(x)`` and back would), and both
 directions write side by side into one (B, T, 2H) output. Nothing is stacked, reversed, transposed
 or concatenated around the loop, and both biases are added in the gate pass instead of being copied
-into GEMM outputs: on the demo model such copies were ~60 ms of a 440 ms step (issue 20).
+into GEMM outputs (issue 20: in a profile of the demo model, taken with a training run beside it,
+such copies were about a tenth of a step).
 
 The time loop runs in C++ (:mod:`ds2ray.model.gru_ext`, one fused pass per step for the gate math)
 when that builds, else in the Python loop below; both compute the same thing.

@@ -31,7 +31,7 @@ from typing import Sequence
 
 import torch
 
-from ds2ray.train.shm_allreduce import TRANSPORTS as GRAD_TRANSPORTS, SharedMemoryAllReduce
+from ds2ray.train.shm_allreduce import TRANSPORTS as GRAD_TRANSPORTS, SharedMemoryAllReduce, choose_transport
 
 __all__ = ["GRAD_COMPRESSIONS", "GRAD_SYNC_MODES", "GRAD_TRANSPORTS", "FlatGradients", "broadcast_state",
            "resolve_mode"]
@@ -57,16 +57,17 @@ class FlatGradients:
     pass (autograd accumulates into the views in place), then :meth:`all_reduce` with the step's
     statistics: it averages the gradients over ranks and returns the statistics summed.
     ``transport`` ``shm`` keeps the buffer in shared memory and sums it there (every rank on one
-    host; a collective to build), ``group`` all-reduces it through the default process group.
+    host), ``group`` all-reduces it through the default process group, ``auto`` takes ``shm`` where
+    :func:`~ds2ray.train.shm_allreduce.choose_transport` allows; with two or more ranks, ``auto``
+    and ``shm`` make building it a collective. ``transport`` then names the one in use.
     """
 
     def __init__(self, params: Sequence[torch.nn.Parameter], num_stats: int, world_size: int,
-                 compression: str = "none", transport: str = "group") -> None:
+                 compression: str = "none", transport: str = "auto") -> None:
         if compression not in GRAD_COMPRESSIONS:
             raise ValueError(f"grad_compression must be one of {GRAD_COMPRESSIONS}, got {compression!r}")
-        if transport not in ("group", "shm"):
-            raise ValueError(f"FlatGradients transport must be 'group' or 'shm' (resolve 'auto' with "
-                             f"shm_allreduce.choose_transport first), got {transport!r}")
+        if transport not in GRAD_TRANSPORTS:
+            raise ValueError(f"grad_transport must be one of {GRAD_TRANSPORTS}, got {transport!r}")
         if transport == "shm" and (compression != "none" or world_size < 2):
             raise ValueError("FlatGradients transport shm needs two or more ranks and no compression "
                              f"(got world_size {world_size}, compression {compression!r})")
@@ -82,10 +83,13 @@ class FlatGradients:
         self.num_grads = sum(p.numel() for p in self.params)
         self.num_stats = num_stats
         dtype, device = next(iter(dtypes)), next(iter(devices))
+        if world_size < 2 or compression != "none":
+            transport = "group"  # one rank needs none; compression is for the network
+        else:
+            nbytes = (self.num_grads + num_stats) * torch.empty((), dtype=dtype).element_size()
+            transport = choose_transport(transport, nbytes, device)  # a collective unless "group"
         self.shared: SharedMemoryAllReduce | None = None
         if transport == "shm":
-            if device.type != "cpu":
-                raise ValueError(f"FlatGradients transport shm needs CPU parameters, got {device}")
             self.shared = SharedMemoryAllReduce(self.num_grads + num_stats, dtype)
             self.buffer = self.shared.buffer
         else:
