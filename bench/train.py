@@ -21,7 +21,10 @@ same number of steps. Throughput is counted after ``--warmup`` steps, from each 
 - ``plain 1x1 aten``: ``plain 1x1`` with ATen's GRU instead of the fused CPU GRU
   (:mod:`ds2ray.model.fused_gru`), the baseline for ``fused_gru_over_aten``.
 
-Each configuration also reports where a step's time goes, in ms per step averaged over the
+Each configuration also reports who uses the CPU during the measured steps, in cores: the training
+ranks, their loader processes, Ray's own processes (raylet, GCS, the driver, controller actors) and
+anything else on the machine (:class:`CpuByRole`); on 2 cores, what the loaders and Ray take is
+what two ranks cannot have. And it reports where a step's time goes, in ms per step averaged over the
 measured steps of rank 0: data (waiting for the loader: audio, augmentation, features), forward,
 backward, sync (gradient all-reduce and waiting for the other rank; with DDP the all-reduce overlaps
 the backward pass and this is the step statistics' all-reduce), optimizer (clipping + Adam), report
@@ -47,6 +50,7 @@ import json
 import os
 import platform
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -134,6 +138,93 @@ def steal_share(before: list[int] | None, after: list[int] | None) -> float:
     return delta[7] / max(sum(delta), 1)
 
 
+#: Who uses the CPU while a configuration trains (by the process name in /proc/PID/stat).
+CPU_ROLES = ("train", "loader", "ray", "other")
+
+
+def _role(comm: str, pid: int, own: str) -> str:
+    if pid == os.getpid():
+        return own  # this process: the plain loop itself, or Ray's driver
+    if comm.startswith("ray::RayTrainWo"):
+        return "train"  # Ray Train's ranks are RayTrainWorker actors
+    if comm == "pt_data_worker":
+        return "loader"
+    if comm.startswith("ray::") or comm in ("raylet", "gcs_server") or "dashboard" in comm or "ray" in comm.lower():
+        return "ray"
+    return "other"
+
+
+class CpuByRole(threading.Thread):
+    """CPU time of every process, by role (:data:`CPU_ROLES`), over the measured steps only.
+
+    Polls ``/proc`` every 0.5 s (itself ~1% of a core, counted with this process); the window opens
+    when the run's steps.csv holds ``warmup`` steps and closes when it holds them all, so it covers the same steps as the throughput. A process's share
+    is its utime + stime over the window (a process that ends inside the window counts up to its last
+    poll). Linux only; elsewhere the result is empty. Shown as cores: CPU seconds per wall second.
+    """
+
+    def __init__(self, steps_csv: Path, warmup: int, steps: int, own: str) -> None:
+        super().__init__(daemon=True)
+        self.steps_csv, self.warmup, self.steps, self.own = steps_csv, warmup, steps, own
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.first: dict[int, tuple[str, float]] = {}
+        self.last: dict[int, float] = {}
+        self.t_open = self.t_close = None
+        self._done = threading.Event()
+
+    def _rows(self) -> int:
+        try:
+            with open(self.steps_csv, "rb") as fh:
+                return max(0, fh.read().count(b"\n") - 1)
+        except OSError:
+            return 0
+
+    def _poll(self) -> dict[int, tuple[str, float]]:
+        out = {}
+        for d in Path("/proc").glob("[0-9]*"):
+            try:
+                raw = (d / "stat").read_text()
+            except OSError:
+                continue
+            comm = raw[raw.index("(") + 1: raw.rindex(")")]
+            fields = raw[raw.rindex(")") + 2:].split()
+            out[int(d.name)] = (comm, (int(fields[11]) + int(fields[12])) / self.tick)
+        return out
+
+    def _update(self) -> None:
+        for pid, (comm, cpu) in self._poll().items():
+            self.first.setdefault(pid, (comm, 0.0))  # born inside the window
+            self.last[pid] = cpu
+
+    def run(self) -> None:
+        while not self._done.is_set() and self.t_close is None:
+            rows = self._rows()
+            if self.t_open is None and rows >= self.warmup:
+                self.t_open = time.perf_counter()
+                self.first = self._poll()
+            elif self.t_open is not None:
+                self._update()
+                if rows >= self.steps:
+                    self.t_close = time.perf_counter()
+            self._done.wait(0.5)
+
+    def stop(self) -> dict[str, float]:
+        """Cores used per role over the window ({} if it never opened and closed)."""
+        self._done.set()
+        self.join(timeout=5)
+        if self.t_open is not None and self.t_close is None and self._rows() >= self.steps:
+            self._update()  # the run ended between two polls
+            self.t_close = time.perf_counter()
+        if self.t_open is None or self.t_close is None or self.t_close <= self.t_open:
+            return {}
+        wall = self.t_close - self.t_open
+        cores = dict.fromkeys(CPU_ROLES, 0.0)
+        for pid, cpu in self.last.items():
+            comm, start = self.first[pid]
+            cores[_role(comm, pid, self.own)] += max(0.0, cpu - start) / wall
+        return cores
+
+
 def run_config(args, manifest, stats, name, runner, workers, threads, storage, round_no: int = 0) -> dict:
     from ds2ray.train.loop import run_training
     from ds2ray.train.session import LocalSession
@@ -145,6 +236,9 @@ def run_config(args, manifest, stats, name, runner, workers, threads, storage, r
                    grad_sync="ddp" if runner in ("ray-ddp", "ray-before") else args.grad_sync,
                    grad_transport="group" if runner == "ray-gloo" else "auto")
     t0, stat0 = time.perf_counter(), cpu_times()
+    sampler = CpuByRole(Path(job.train.storage_path) / job.train.run_name / "logs" / "steps.csv", args.warmup,
+                        args.steps, own="train" if runner.startswith("plain") else "ray")
+    sampler.start()
     if runner.startswith("plain"):
         import torch
 
@@ -164,9 +258,10 @@ def run_config(args, manifest, stats, name, runner, workers, threads, storage, r
             os.environ.pop("DS2RAY_CPP_GRU", None)
         if result.error is not None:
             raise RuntimeError(f"{name}: {result.error}")
+    cores = sampler.stop()
     out = {"name": name, "round": round_no, "runner": runner, "workers": workers, "threads": threads,
            "wall_s_total": time.perf_counter() - t0, "cpu_steal": steal_share(stat0, cpu_times()),
-           **throughput(job, args.warmup)}
+           "cpu_cores": cores, **throughput(job, args.warmup)}
     print(f"  {name:10s} {out['audio_s_per_s']:7.1f} audio-s/s {out['utt_per_s']:6.2f} utt/s "
           f"({out['steps']} steps in {out['seconds']:.1f} s; whole run {out['wall_s_total']:.0f} s; "
           f"CPU steal {out['cpu_steal']:.0%})", flush=True)
@@ -188,6 +283,8 @@ def combine_rounds(runs: list[dict]) -> dict:
             "wall_s_total": sum(r["wall_s_total"] for r in runs),
             "cpu_steal": sum(r["cpu_steal"] * r["seconds"] for r in runs) / seconds,
             "ms_per_step": {p: sum(r["ms_per_step"][p] * r["steps"] for r in runs) / steps for p in phases},
+            "cpu_cores": {k: sum(r["cpu_cores"].get(k, 0.0) * r["seconds"] for r in runs) / seconds
+                          for k in CPU_ROLES} if all(r.get("cpu_cores") for r in runs) else {},
             "rounds": [r["audio_s_per_s"] for r in runs]}
 
 
@@ -309,6 +406,14 @@ def main() -> int:
         ms = r["ms_per_step"]
         print(f"| {r['name']} | " + " | ".join(f"{ms[p]:.0f}" for p in (*PHASES, "other"))
               + f" | {sum(ms.values()):.0f} |")
+    if any(r.get("cpu_cores") for r in results):
+        print("\nWho uses the CPU during the measured steps (cores: CPU seconds per wall second, "
+              f"of {os.cpu_count()}):\n")
+        print("| configuration | " + " | ".join(CPU_ROLES) + " | total |\n|---|" + "---|" * (len(CPU_ROLES) + 1))
+        for r in results:
+            c = r.get("cpu_cores") or {}
+            if c:
+                print(f"| {r['name']} | " + " | ".join(f"{c[k]:.2f}" for k in CPU_ROLES) + f" | {sum(c.values()):.2f} |")
     print("\n| ratio | value | target |\n|---|---|---|")
     for k, v in summary.items():
         t = targets.get(k)
