@@ -145,11 +145,32 @@ def test_model_loss_and_gradients_equal_aten(monkeypatch):
         torch.testing.assert_close(grad, results[1][1][name], atol=1e-5, rtol=1e-4, msg=name)
 
 
-def test_inference_keeps_aten_path():
+def test_inference_runs_fused_and_equals_aten(monkeypatch):
+    """Eval-mode inference (no autograd) takes the fused GRU and gives ATen's log-probs on a padded
+    batch of mixed lengths; tracing (ONNX export) keeps nn.GRU; LSTMs and float64 keep ATen."""
     layer = BidirectionalRNN(4, 3, "gru", batch_norm=False)
     x = torch.randn(2, 5, 4)
-    with torch.no_grad():
-        assert not layer._use_fused(x)
-    assert layer._use_fused(x)
+    with torch.inference_mode():
+        assert layer._use_fused(x)
     assert not BidirectionalRNN(4, 3, "lstm", batch_norm=False)._use_fused(x)
     assert not layer._use_fused(x.double())
+
+    config = ModelConfig(num_features=20, num_classes=6, conv_channels=(3, 3), conv_kernels=((5, 5), (5, 5)),
+                         conv_strides=((2, 2), (2, 1)), rnn_layers=3, rnn_hidden=8)
+    torch.manual_seed(3)
+    model = DeepSpeech2(config).eval()
+    feats, lengths = torch.randn(3, 40, 20), torch.tensor([40, 33, 21])
+    outputs = []
+    for fused in (True, False):
+        monkeypatch.setattr(rnn_module, "FUSED_CPU_GRU", fused)
+        with torch.inference_mode():
+            logits, out_lengths = model(feats, lengths)
+        valid = torch.arange(logits.shape[1])[None, :] < out_lengths[:, None]
+        outputs.append(logits.log_softmax(-1) * valid.unsqueeze(-1))
+    torch.testing.assert_close(outputs[0], outputs[1], atol=1e-5, rtol=1e-4)
+
+    seen = []
+    monkeypatch.setattr(rnn_module, "FUSED_CPU_GRU", True)
+    monkeypatch.setattr(BidirectionalRNN, "_fused_gru", lambda self, *a: seen.append(1) or pytest.fail("fused in a trace"))
+    torch.jit.trace(model, (feats, lengths), check_trace=False)
+    assert not seen
