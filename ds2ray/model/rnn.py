@@ -15,6 +15,7 @@ Legend: B batch, T frames, C input features, H hidden size.
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import torch
@@ -23,8 +24,9 @@ from torch import nn
 from ds2ray.model.fused_gru import gru_layer
 from ds2ray.model.layers import SequenceBatchNorm, reverse_padded
 
-#: Run GRUs on CPU with :mod:`ds2ray.model.fused_gru` (same parameters and results as ATen's).
-FUSED_CPU_GRU = True
+#: Run GRUs on CPU with :mod:`ds2ray.model.fused_gru` (same parameters and results as ATen's);
+#: ``DS2RAY_FUSED_GRU=0`` keeps ATen's (e.g. to compare the two in a server: ``bench/serve.py --ray-env``).
+FUSED_CPU_GRU = os.environ.get("DS2RAY_FUSED_GRU", "1").strip().lower() not in ("0", "false", "no")
 
 #: rnn_type -> constructor of a one-direction, batch-first, one-layer RNN.
 RNN_CELLS: dict[str, Callable[[int, int], nn.RNNBase]] = {
