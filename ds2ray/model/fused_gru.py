@@ -31,6 +31,13 @@ from ds2ray.model.layers import reverse_padded
 
 #: Use the C++ time loop when it is built (tests flip this to compare the two).
 USE_CPP = True
+#: Without autograd, run the C++ inference loop (no saved state, padded steps skipped); tests and
+#: benchmarks flip it to compare with the training forward.
+USE_INFER_LOOP = True
+#: In that loop, batches of up to this many items take a matrix-vector product per item and step
+#: (weights streamed from L2, no GEMM call), larger ones one GEMM per step (the crossover on a 2-core
+#: EPYC with H = 256 was 8 to 12 items).
+MATVEC_MAX_BATCH = 8
 
 
 def _cpp(tensor: torch.Tensor):
@@ -138,12 +145,37 @@ def _backward_loop(grad_out: torch.Tensor, lengths: torch.Tensor, w_hh: torch.Te
     return _layer_order(grad_pre, lengths), grad_gh
 
 
+def inference(*tensors: torch.Tensor) -> bool:
+    """True when no gradient will flow through ``tensors`` (no_grad / inference mode, or nothing
+    requires grad) and the C++ inference loop is on."""
+    return USE_INFER_LOOP and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+
+
+def pack_recurrent(w_hh: torch.Tensor) -> torch.Tensor | None:
+    """``w_hh`` (D, G, H) in the blocked layout of the C++ inference loop, or None where that loop
+    is not built (callers cache it across calls: :class:`ds2ray.model.rnn.BidirectionalRNN`)."""
+    cpp = _cpp(w_hh)
+    return None if cpp is None else cpp.gru_pack(w_hh.detach())
+
+
 def gru_layer(x: torch.Tensor, lengths: torch.Tensor, w_ih: torch.Tensor, b_ih: torch.Tensor,
-              w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
+              w_hh: torch.Tensor, b_hh: torch.Tensor, packed_w_hh: torch.Tensor | None = None) -> torch.Tensor:
     """One GRU layer of D directions over ``x`` (B, T, C) with ``lengths`` (B,); direction 1 (if any)
     reads each item backwards within its length. Weights in ``nn.GRU`` layout stacked on D: w_ih
-    (D, G, C), b_ih (D, G), w_hh (D, G, H), b_hh (D, G). Returns (B, T, D H), directions side by side."""
+    (D, G, C), b_ih (D, G), w_hh (D, G, H), b_hh (D, G). Returns (B, T, D H), directions side by side.
+
+    Without autograd the C++ inference loop runs (no state saved for a backward; outputs on padded
+    frames are 0, which no valid frame reads); ``packed_w_hh`` is :func:`pack_recurrent` of ``w_hh``,
+    packed here when not given."""
     b, t, c = x.shape
     d, g, _ = w_ih.shape
     gi = torch.mm(x.reshape(b * t, c), w_ih.reshape(d * g, c).t())  # (B T, D G); b_ih added in the loop
-    return GRURecurrence.apply(gi.view(b, t, d * g), lengths, b_ih, w_hh, b_hh)
+    gi = gi.view(b, t, d * g)
+    if inference(x, w_ih, b_ih, w_hh, b_hh):
+        cpp = _cpp(gi)
+        if cpp is not None:
+            packed = packed_w_hh if packed_w_hh is not None else cpp.gru_pack(w_hh.contiguous())
+            lengths = lengths.to(device=gi.device, dtype=torch.int64).contiguous()
+            return cpp.gru_infer(gi.contiguous(), lengths, b_ih.contiguous(), w_hh.contiguous(), b_hh.contiguous(),
+                                 packed, MATVEC_MAX_BATCH)
+    return GRURecurrence.apply(gi, lengths, b_ih, w_hh, b_hh)

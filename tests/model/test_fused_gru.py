@@ -174,3 +174,65 @@ def test_inference_runs_fused_and_equals_aten(monkeypatch):
     monkeypatch.setattr(BidirectionalRNN, "_fused_gru", lambda self, *a: seen.append(1) or pytest.fail("fused in a trace"))
     torch.jit.trace(model, (feats, lengths), check_trace=False)
     assert not seen
+
+
+def recurrence_inputs(batch: int, steps: int, directions: int, hidden: int, seed: int):
+    torch.manual_seed(seed)
+    g = 3 * hidden
+    return (torch.randn(batch, steps, directions * g), torch.randn(directions, g), 0.2 * torch.randn(directions, g, hidden),
+            torch.randn(directions, g))
+
+
+@pytest.mark.parametrize("matvec_max_batch", [0, 1000], ids=["gemm", "matvec"])
+@pytest.mark.parametrize("directions", [1, 2])
+@pytest.mark.parametrize("hidden", [64, 8], ids=["packed", "unpackable"])  # 3H = 192 packs in blocks of 64; 24 does not
+def test_inference_loop_equals_training_forward(matvec_max_batch, directions, hidden, time_loop, monkeypatch):
+    """The C++ inference loop (no autograd state, padded steps skipped) gives the training forward's
+    outputs on every valid frame, 0 on padded ones, by matrix-vector product or by GEMM."""
+    if time_loop != "cpp":
+        pytest.skip("the inference loop is C++ only")
+    monkeypatch.setattr(fused_gru, "MATVEC_MAX_BATCH", matvec_max_batch)
+    gi, b_ih, w_hh, b_hh = recurrence_inputs(5, 19, directions, hidden, seed=4)
+    lengths = torch.tensor([19, 11, 1, 0, 19])
+    x = torch.randn(5, 19, 7)
+    w_ih = torch.randn(directions, 3 * hidden, 7) * 0.3
+    with torch.no_grad():
+        got = gru_layer(x, lengths, w_ih, b_ih, w_hh, b_hh)
+        monkeypatch.setattr(fused_gru, "USE_INFER_LOOP", False)
+        want = gru_layer(x, lengths, w_ih, b_ih, w_hh, b_hh)
+    valid = (torch.arange(19)[None, :] < lengths[:, None]).unsqueeze(-1)
+    torch.testing.assert_close(got * valid, want * valid, atol=2e-6, rtol=1e-5)
+    assert float((got * ~valid).abs().sum()) == 0.0
+    assert float((want * valid).abs().sum()) > 0.0
+
+
+def test_inference_weights_follow_parameter_changes(time_loop, monkeypatch):
+    """The layer keeps its stacked and packed weights between inference calls, and rebuilds them when
+    a parameter changes in place (an optimizer step) or is loaded."""
+    torch.manual_seed(5)
+    layer = BidirectionalRNN(6, 64, "gru", batch_norm=False).eval()
+    x, lengths = torch.randn(2, 9, 6), torch.tensor([9, 4])
+    mask = torch.arange(9)[None, :] < lengths[:, None]
+
+    def both() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            cached = layer(x, lengths, mask)
+            monkeypatch.setattr(fused_gru, "USE_INFER_LOOP", False)
+            fresh = layer(x, lengths, mask)
+            monkeypatch.setattr(fused_gru, "USE_INFER_LOOP", True)
+        keep = mask.unsqueeze(-1)
+        return cached * keep, fresh * keep
+
+    first, fresh = both()
+    torch.testing.assert_close(first, fresh, atol=2e-6, rtol=1e-5)
+    assert torch.equal(both()[0], first)  # the cache is reused as is
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.5)
+    layer(x, lengths, mask).square().sum().backward()
+    optimizer.step()
+    stepped, fresh = both()
+    torch.testing.assert_close(stepped, fresh, atol=2e-6, rtol=1e-5)
+    assert not torch.allclose(stepped, first)
+    layer.load_state_dict(BidirectionalRNN(6, 64, "gru", batch_norm=False).state_dict())
+    loaded, fresh = both()
+    torch.testing.assert_close(loaded, fresh, atol=2e-6, rtol=1e-5)
+    assert not torch.allclose(loaded, stepped)
