@@ -19,9 +19,9 @@ search with the shipped LM and tuned alpha/beta (``--decoder greedy``, ``--lm``,
 Exporter choice (torch 2.13): ``torch.onnx.export(dynamo=True)``, the default, fails to decompose
 ``aten.gru`` with dynamic shapes; the TorchScript exporter (``dynamo=False``, still shipped) maps
 each direction's ``nn.GRU`` to ONNX's ``GRU`` op (``linear_before_reset=1``, the same math) and is
-used here. Inference never takes the fused CPU GRU (:mod:`ds2ray.model.fused_gru`, training only:
-it needs autograd), and the export runs under ``torch.no_grad``, so the traced path is ATen's
-``nn.GRU`` with each sequence reversed within its own length: valid frames do not depend on padding.
+used here. Tracing never takes the fused CPU GRU (:mod:`ds2ray.model.fused_gru`, a C++ extension
+that no exporter can see into), so the traced path is ATen's ``nn.GRU`` with each sequence reversed
+within its own length: valid frames do not depend on padding.
 
 ``int8``: two steps. ``onnxruntime.quantization.quantize_dynamic`` (a maintained quantiser: int8
 weights with per-channel scales, activations quantised per call) on ``MatMul`` outside the feature

@@ -16,7 +16,10 @@ into GEMM outputs (issue 20: in a profile of the demo model, taken with a traini
 such copies were about a tenth of a step).
 
 The time loop runs in C++ (:mod:`ds2ray.model.gru_ext`, one fused pass per step for the gate math)
-when that builds, else in the Python loop below; both compute the same thing.
+when that builds, else in the Python loop below; both compute the same thing. Without autograd
+(evaluation, serving, transcription) a separate C++ loop runs: it saves nothing for a backward,
+skips padded steps, and for small batches replaces each step's GEMM call by a matrix-vector product
+over W_hh packed in register-sized blocks (at batch 1 the GEMM call's overhead was most of a step).
 
 Legend: D directions (1, or 2: forward then backward), B batch, T steps, C input features,
 H hidden size, G = 3H gate pre-activations (r, z, n).
