@@ -14,7 +14,9 @@ concurrency 32 >= 3x that at concurrency 1.
     python -m bench.serve [--checkpoint en] [--clip-seconds 5] [--requests 40] [--out bench/results/serve.json]
 
 Quick A/B runs take only some rows (``--backends onnx --decoders greedy``) and vary the replica layout
-(``--replicas``, ``--model-threads``, ``--solo-threads``) or Serve's own switches (``--ray-env KEY=VALUE``).
+(``--replicas``, ``--model-threads``, ``--solo-threads``) or Serve's own switches (``--ray-env KEY=VALUE``);
+``--layouts split,colocated`` runs each server both as front + model replicas and with the model in the
+front (``ds2ray serve --colocate``: one Ray call fewer per request).
 
 (``python bench/serve.py`` re-runs itself that way: run as a file, ``bench/`` would come first on
 the import path and this file would stand in for the ``serve`` package.)
@@ -147,6 +149,9 @@ def main() -> int:
     parser.add_argument("--ray-env", action="append", default=[], metavar="KEY=VALUE",
                         help="environment for the local Ray and its workers, e.g. Serve's own switches "
                              "(RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=0); repeat for several")
+    parser.add_argument("--layouts", default="split",
+                        help="deployments to compare: split (front + model replicas), colocated (the front runs "
+                             "the model: --colocate); default split")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "serve.json"))
     args = parser.parse_args()
 
@@ -187,59 +192,69 @@ def main() -> int:
     connect(max(2, os.cpu_count() or 2, wanted_cpus), env=ray_env, include_dashboard=False, log_to_driver=False,
             temp_dir=os.path.join(tmp, "ray"))
     load_before = os.getloadavg()[0]
+    layouts = [x.strip() for x in args.layouts.split(",") if x.strip()]
+    if not set(layouts) <= {"split", "colocated"}:
+        parser.error(f"--layouts {args.layouts}: choose from split, colocated")
     rows = []
     try:
-        for backend in backends:
-            for name, settings in decoders.items():
-                cfg = ServeConfig(checkpoint=sources[backend], backend=backend.split("-")[0], port=0, num_cpus=args.num_cpus,
-                                  model_threads=args.model_threads, replicas=args.replicas,
-                                  solo_threads=args.solo_threads,
-                                  api_key_env="", name=f"bench-{backend}-{name.replace('+', '-')}",
-                                  max_ongoing_requests=64, **settings)
-                server = start_server(cfg)
-                try:
-                    for c in levels:
-                        row = {"backend": backend, "decoder": name,
-                               **load(server.url, data, c, args.requests or max(40, 4 * c))}
-                        rows.append(row)
-                        s = row["server_median"]
-                        print(f"{backend:>9} {name:>7} c={c:>2}: p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f}  "
-                              f"{row['throughput_rps']:6.2f} req/s  model {s['model_ms']}  search {s['ctc_decode_ms']}  "
-                              f"queue {s['queue_ms']}  batch {row['mean_batch']:.1f}  errors {row['errors']}", flush=True)
-                finally:
-                    server.stop()
+        for layout in layouts:
+            for backend in backends:
+                for name, settings in decoders.items():
+                    cfg = ServeConfig(checkpoint=sources[backend], backend=backend.split("-")[0], port=0,
+                                      num_cpus=args.num_cpus, model_threads=args.model_threads, replicas=args.replicas,
+                                      solo_threads=args.solo_threads, colocate=layout == "colocated",
+                                      api_key_env="", name=f"bench-{layout}-{backend}-{name.replace('+', '-')}",
+                                      max_ongoing_requests=64, **settings)
+                    server = start_server(cfg)
+                    try:
+                        for c in levels:
+                            row = {"layout": layout, "backend": backend, "decoder": name,
+                                   **load(server.url, data, c, args.requests or max(40, 4 * c))}
+                            rows.append(row)
+                            s = row["server_median"]
+                            print(f"{layout:>9} {backend:>9} {name:>7} c={c:>2}: p50 {row['p50_ms']:7.1f} ms  "
+                                  f"p99 {row['p99_ms']:7.1f}  {row['throughput_rps']:6.2f} req/s  model {s['model_ms']}  "
+                                  f"search {s['ctc_decode_ms']}  queue {s['queue_ms']}  batch {row['mean_batch']:.1f}  "
+                                  f"errors {row['errors']}", flush=True)
+                    finally:
+                        server.stop()
     finally:
         ray.shutdown()
 
     threads = args.model_threads or max(1, round(args.num_cpus))
     print(f"\nclip: {args.clip_seconds:g} s of {clip_source}; {args.replicas} model replica(s): "
           f"{args.num_cpus:g} CPU, {threads} thread(s) each, {max(threads, args.solo_threads)} for a lone request")
-    print(f"{'backend':>9} {'decoder':>7} {'conc':>4} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>6} {'decode':>7} "
-          f"{'model':>7} {'search':>7} {'queue':>7} {'batch':>5}")
+    print(f"{'layout':>9} {'backend':>9} {'decoder':>7} {'conc':>4} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>6} "
+          f"{'decode':>7} {'model':>7} {'search':>7} {'queue':>7} {'batch':>5}")
     for r in rows:
         s = r["server_median"]
-        print(f"{r['backend']:>9} {r['decoder']:>7} {r['concurrency']:>4} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
+        print(f"{r['layout']:>9} {r['backend']:>9} {r['decoder']:>7} {r['concurrency']:>4} {r['p50_ms']:>7.1f} "
+              f"{r['p99_ms']:>7.1f} "
               f"{r['throughput_rps']:>6.2f} {s['audio_decode_ms']:>7} {s['model_ms']:>7} {s['ctc_decode_ms']:>7} "
               f"{s['queue_ms']:>7} {r['mean_batch']:>5.1f}")
     print("(decode: audio decoding; model: features + network; search: CTC greedy/beam + LM; queue: the rest of the "
           "wall time, server medians in ms)")
 
-    def at(backend: str, decoder: str, c: int) -> dict | None:
-        return next((r for r in rows if (r["backend"], r["decoder"], r["concurrency"]) == (backend, decoder, c)), None)
+    def at(backend: str, decoder: str, c: int, layout: str = layouts[0]) -> dict | None:
+        return next((r for r in rows if (r["layout"], r["backend"], r["decoder"], r["concurrency"])
+                     == (layout, backend, decoder, c)), None)
 
     summary: dict = {}
     top = max(levels)
-    for backend in backends:
-        for name in decoders:
-            one, many = at(backend, name, 1), at(backend, name, top)
-            key = f"{backend}/{name}"
-            if one:
-                summary[f"{key} p50_ms_c1"] = one["p50_ms"]
-                summary[f"{key} p50_target_met"] = one["p50_ms"] <= P50_TARGET_MS
-            if one and many and top > 1:
-                gain = round(many["throughput_rps"] / one["throughput_rps"], 2)
-                summary[f"{key} batching_gain_c{top}"] = gain
-                summary[f"{key} batching_target_met"] = gain >= BATCHING_TARGET
+    for layout, backend, name in ((lay, b, n) for lay in layouts for b in backends for n in decoders):
+        one, many = at(backend, name, 1, layout), at(backend, name, top, layout)
+        key = f"{backend}/{name}" if len(layouts) == 1 else f"{layout}/{backend}/{name}"
+        if one:
+            summary[f"{key} p50_ms_c1"] = one["p50_ms"]
+            summary[f"{key} p50_target_met"] = one["p50_ms"] <= P50_TARGET_MS
+        if one and many and top > 1:
+            gain = round(many["throughput_rps"] / one["throughput_rps"], 2)
+            summary[f"{key} batching_gain_c{top}"] = gain
+            summary[f"{key} batching_target_met"] = gain >= BATCHING_TARGET
+    for backend, name in ((b, n) for b in backends for n in decoders):  # the same app, with and without the hop
+        split, colocated = at(backend, name, 1, "split"), at(backend, name, 1, "colocated")
+        if split and colocated:
+            summary[f"{backend}/{name} p50_c1 colocated/split"] = round(colocated["p50_ms"] / split["p50_ms"], 2)
     if {"torch", "onnx"} <= set(backends) and at("torch", "greedy", 1) and at("onnx", "greedy", 1):
         t_model = at("torch", "greedy", 1)["server_median"]["model_ms"]
         o_model = at("onnx", "greedy", 1)["server_median"]["model_ms"]
@@ -253,7 +268,8 @@ def main() -> int:
     if sizes:
         print("ONNX file sizes (MB): " + ", ".join(f"{b} {mb}" for b, mb in sizes.items()))
     result = {"benchmark": "serve", "clip_seconds": args.clip_seconds, "clip": clip_source, "onnx_mb": sizes,
-              "checkpoint": args.checkpoint, "model_replicas": args.replicas, "model_num_cpus": args.num_cpus,
+              "checkpoint": args.checkpoint, "layouts": layouts, "model_replicas": args.replicas,
+              "model_num_cpus": args.num_cpus,
               "model_threads": threads, "solo_threads": max(threads, args.solo_threads), "ray_env": ray_env,
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "load_avg_before": round(load_before, 2), "load_avg_after": round(os.getloadavg()[0], 2)},

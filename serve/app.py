@@ -9,6 +9,9 @@
                               cut at pauses -> one Clip per segment
             WS /stream: the online model runs in this replica (serve/stream.py)
 
+With ``colocate`` there is no Transcriber deployment: each Frontend replica holds a Transcriber
+object and awaits it directly (one Ray call fewer per clip; its loop blocks while a batch runs).
+
 Any length: ``Frontend`` decodes each upload in blocks and cuts it at pauses
 (:func:`serve.segments.upload_segments`: WebRTC voice activity detection, a segment at most
 ``max_segment_seconds``), sending each segment as a :class:`Clip` (mono float32 at the model's
@@ -245,17 +248,26 @@ def _load_static() -> dict[str, tuple[bytes, str]]:
 class Frontend:
     """Ingress replica: routes, validation, audio decoding; forwards clips to :class:`Transcriber`."""
 
-    def __init__(self, transcriber: DeploymentHandle, config: dict) -> None:
+    def __init__(self, transcriber: DeploymentHandle | None, config: dict) -> None:
         self.config = ServeConfig.from_dict(config)
         self.transcriber = transcriber
+        # colocated (no model deployment): this replica loads the model and runs it on its own loop
+        self.local = Transcriber.func_or_class(config) if transcriber is None else None
         self.static = _load_static()
         self._info: dict[str, Any] | None = None
         self.streams = stream_service(self.config)  # /stream: the streaming model runs in this replica
 
     async def model_info(self) -> dict[str, Any]:
         if self._info is None:
-            self._info = await self.transcriber.info.remote()
+            self._info = self.local.info() if self.local else await self.transcriber.info.remote()
         return self._info
+
+    def _submit(self, clip: Clip):
+        """The model's answer for ``clip``, to await (and cancel): a call to a model replica, or to this
+        replica's own model when colocated."""
+        if self.local is not None:
+            return asyncio.ensure_future(self.local.transcribe(clip))
+        return self.transcriber.transcribe.remote(clip)
 
     @api.get("/", response_class=HTMLResponse)
     async def index(self, request: Request) -> Response:
@@ -351,8 +363,7 @@ class Frontend:
                 decode_s += time.perf_counter() - t
                 if piece is None:
                     break
-                in_flight.append(self.transcriber.transcribe.remote(
-                    Clip(piece.audio, piece.sample_rate, piece.start, hotwords)))
+                in_flight.append(self._submit(Clip(piece.audio, piece.sample_rate, piece.start, hotwords)))
                 if len(in_flight) >= SEGMENTS_IN_FLIGHT:
                     results.append(await in_flight.pop(0))
             for response in in_flight:
@@ -384,6 +395,11 @@ def app_from_config(config: ServeConfig) -> serve.Application:
     if cfg.stream_checkpoint:  # each open /stream connection is an ongoing request of a front replica
         front_ongoing += cfg.stream_max_streams
         front_cpus += cfg.stream_num_cpus
+    if cfg.colocate:  # one deployment: each front replica runs the model itself
+        ongoing = max(16, cfg.max_ongoing_requests) + (cfg.stream_max_streams if cfg.stream_checkpoint else 0)
+        return Frontend.options(num_replicas=cfg.replicas, max_ongoing_requests=ongoing,
+                                ray_actor_options={"num_cpus": front_cpus + cfg.num_cpus,
+                                                   "num_gpus": 1 if cfg.use_gpu else 0}).bind(None, cfg.to_dict())
     transcriber = Transcriber.options(**model_options).bind(cfg.to_dict())
     return Frontend.options(num_replicas=cfg.front_replicas, max_ongoing_requests=front_ongoing,
                             ray_actor_options={"num_cpus": front_cpus}).bind(transcriber, cfg.to_dict())

@@ -66,6 +66,9 @@ def register(sub) -> None:
                         "--model-threads (e.g. --replicas 2 --solo-threads 2 on 2 cores)")
     p.add_argument("--use-gpu", action="store_true", help="one GPU per model replica")
     p.add_argument("--no-batching", action="store_true", help="run one request at a time per replica")
+    p.add_argument("--colocate", action="store_true",
+                   help="run the model in the HTTP front replica itself (one deployment, no Ray call per clip: "
+                        "lower latency on one node; --replicas sets how many)")
     p.add_argument("--max-batch-seconds", type=int, default=None,
                    help="cap on the audio in one batch, in seconds (default 60; >= --max-segment-seconds)")
     p.add_argument("--batch-wait-ms", type=float, default=None,
@@ -147,7 +150,7 @@ def config_from_args(args: argparse.Namespace):
         fields["max_batch_seconds"] = max(ServeConfig.max_batch_seconds, int(-(-args.max_segment_seconds // 1)))
     return ServeConfig(checkpoint=args.checkpoint, decoder=decoder, replicas=args.replicas, backend=args.backend,
                        max_replicas=args.max_replicas, use_gpu=args.use_gpu, batching=not args.no_batching,
-                       host=args.host, port=args.port, **fields)
+                       colocate=args.colocate, host=args.host, port=args.port, **fields)
 
 
 def run(args: argparse.Namespace) -> int:

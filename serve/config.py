@@ -47,7 +47,10 @@ class ServeConfig(DecoderSettings):
     (0: the same): threads for a lone clip, one that reaches a replica with nothing else in flight,
     as at concurrency 1; batches keep ``model_threads``. E.g. 1-thread replicas, one per core, and
     ``solo_threads=2``: under load each core runs one replica's batches, a lone request uses both.
-    ``front_replicas`` validating front replicas take ``front_num_cpus`` each.
+    ``front_replicas`` validating front replicas take ``front_num_cpus`` each. ``colocate``: no
+    separate model deployment; each of the ``replicas`` front replicas loads the model and runs it
+    itself (``num_cpus`` + ``front_num_cpus`` each, no autoscaling, ``front_replicas`` 1). That saves
+    a Ray call per clip (latency first, one node); while a batch runs, that replica's HTTP waits too.
 
     Batching: with ``batching`` on, requests queued at a model replica form batches of up to
     ``max_batch_seconds`` of audio, waiting at most ``batch_wait_s`` for a batch to fill (not at all
@@ -91,6 +94,7 @@ class ServeConfig(DecoderSettings):
     use_gpu: bool = False
     front_replicas: int = 1
     front_num_cpus: float = 0.25
+    colocate: bool = False
     batching: bool = True
     max_batch_seconds: int = 60
     batch_wait_s: float = 0.005
@@ -127,6 +131,9 @@ class ServeConfig(DecoderSettings):
         if self.max_replicas and self.max_replicas < self.replicas:
             raise ConfigError(f"ServeConfig.max_replicas ({self.max_replicas}) must be 0 (no autoscaling) or >= "
                               f"replicas ({self.replicas})")
+        if self.colocate and (self.max_replicas > self.replicas or self.front_replicas != 1):
+            raise ConfigError("ServeConfig.colocate runs the model in the front replicas: set their number with "
+                              "replicas (--replicas), and leave max_replicas and front_replicas unset")
         if self.num_cpus <= 0 and not self.use_gpu:
             raise ConfigError("ServeConfig.num_cpus must be > 0 for a CPU model replica")
         for name in ("model_threads", "solo_threads"):

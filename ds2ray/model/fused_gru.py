@@ -27,6 +27,8 @@ H hidden size, G = 3H gate pre-activations (r, z, n).
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from ds2ray.model import gru_ext
@@ -34,9 +36,10 @@ from ds2ray.model.layers import reverse_padded
 
 #: Use the C++ time loop when it is built (tests flip this to compare the two).
 USE_CPP = True
-#: Without autograd, run the C++ inference loop (no saved state, padded steps skipped); tests and
-#: benchmarks flip it to compare with the training forward.
-USE_INFER_LOOP = True
+#: Without autograd, run the C++ inference loop (no saved state, padded steps skipped); tests flip it
+#: to compare with the training forward, ``DS2RAY_GRU_INFER_LOOP=0`` turns it off in a process (the
+#: A/B switch for ``bench/serve.py --ray-env``).
+USE_INFER_LOOP = os.environ.get("DS2RAY_GRU_INFER_LOOP", "1").strip().lower() not in ("0", "false", "no")
 #: In that loop, batches of up to this many items take a matrix-vector product per item and step
 #: (weights streamed from L2, no GEMM call), larger ones one GEMM per step (the crossover on a 2-core
 #: EPYC with H = 256 was 8 to 12 items).

@@ -317,3 +317,31 @@ def test_request_hotwords_are_checked(server, tmp_path, capsys):
     path.write_bytes(wav)
     assert main(["transcribe", str(path), "--url", server.url, "--api-key", API_KEY, "--hotwords", "gate:5"]) == 2
     assert "beam decoder" in capsys.readouterr().err
+
+
+def test_colocated_model_runs_in_the_front(ray_session, overfit_model, long_upload):
+    """``colocate``: one deployment, whose replica runs the model itself; the same answers as the
+    two-deployment app, short and long uploads, and concurrent requests still batch."""
+    from ray import serve
+
+    from serve.app import run_in_process
+
+    with run_in_process(overfit_model.checkpoint, port=0, name="ds2ray-colocated", route_prefix="/colocated",
+                        colocate=True, num_cpus=0.5, front_num_cpus=0.1, max_seconds=60, batch_wait_s=0.02) as srv:
+        deployments = serve.status().applications["ds2ray-colocated"].deployments
+        assert list(deployments) == ["Frontend"]
+        assert requests.get(f"{srv.url}/healthz", timeout=10).json()["model"]["decoder"] == "greedy"
+        clips = [encode(w, 16000, "wav") for w in overfit_model.waves]
+
+        def one(i: int) -> dict:
+            r = requests.post(f"{srv.url}/transcribe", data=clips[i % len(clips)], timeout=120)
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(one, range(24)))
+        assert [a["text"] for a in answers] == [overfit_model.texts[i % len(clips)] for i in range(24)]
+        assert max(a["timing"]["batch_size"] for a in answers) > 1, "no request was batched with another"
+        long = requests.post(f"{srv.url}/transcribe", data=encode(long_upload[0], 16000, "flac"), timeout=120)
+        assert long.status_code == 200, long.text
+        assert [s["text"] for s in long.json()["segments"]] == list(overfit_model.texts)

@@ -183,3 +183,10 @@ def test_batches_are_measured_in_whole_seconds_of_audio():
              Clip(np.zeros(16001, np.float32), 16000)]
     assert [c.batch_units for c in clips] == [5, 1, 2]
     assert batch_seconds(clips) == 8
+
+
+@pytest.mark.parametrize("fields", [{"max_replicas": 3}, {"front_replicas": 2}])
+def test_colocate_refuses_separate_scaling(fields):
+    with pytest.raises(ConfigError, match="colocate"):
+        ServeConfig(checkpoint="ck", colocate=True, **fields)
+    ServeConfig(checkpoint="ck", colocate=True, replicas=2)  # one deployment of two replicas is fine
