@@ -183,12 +183,21 @@ def recurrence_inputs(batch: int, steps: int, directions: int, hidden: int, seed
             torch.randn(directions, g))
 
 
+@pytest.fixture
+def threads(request):
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(1)
+
+
 @pytest.mark.parametrize("matvec_max_batch", [0, 1000], ids=["gemm", "matvec"])
 @pytest.mark.parametrize("directions", [1, 2])
 @pytest.mark.parametrize("hidden", [64, 8], ids=["packed", "unpackable"])  # 3H = 192 packs in blocks of 64; 24 does not
-def test_inference_loop_equals_training_forward(matvec_max_batch, directions, hidden, time_loop, monkeypatch):
+@pytest.mark.parametrize("threads", [1, 2], indirect=True, ids=["1thread", "2threads"])  # 2: directions at once
+def test_inference_loop_equals_training_forward(matvec_max_batch, directions, hidden, threads, time_loop, monkeypatch):
     """The C++ inference loop (no autograd state, padded steps skipped) gives the training forward's
-    outputs on every valid frame, 0 on padded ones, by matrix-vector product or by GEMM."""
+    outputs on every valid frame, 0 on padded ones, by matrix-vector product or by GEMM, with the
+    directions one after the other or on two threads."""
     if time_loop != "cpp":
         pytest.skip("the inference loop is C++ only")
     monkeypatch.setattr(fused_gru, "MATVEC_MAX_BATCH", matvec_max_batch)

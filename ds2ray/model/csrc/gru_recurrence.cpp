@@ -252,46 +252,48 @@ torch::Tensor gru_infer(torch::Tensor gi, torch::Tensor lengths, torch::Tensor b
               "gru_infer: packed must be gru_pack(w_hh)");
   auto opts = gi.options();
   auto out = torch::zeros({B, T, D * H}, opts);
-  auto h = torch::zeros({B, H}, opts);
-  auto gh = torch::empty({B, G}, opts);
+  auto h = torch::zeros({D, B, H}, opts);  // each direction its own state and scratch: they may run at once
+  auto gh = torch::empty({D, B, G}, opts);
   const float* gi_p = gi.data_ptr<float>();
   const float* bih_p = b_ih.data_ptr<float>();
   const float* bhh_p = b_hh.data_ptr<float>();
-  const float* whh_p = w_hh.data_ptr<float>();
   float* out_p = out.data_ptr<float>();
-  float* h_p = h.data_ptr<float>();
-  float* gh_p = gh.data_ptr<float>();
   const int64_t steps = lens.empty() ? 0 : *std::max_element(lens.begin(), lens.end());
-  for (int64_t d = 0; d < D; ++d) {  // one direction at a time: its W_hh stays in L2
-    h.zero_();
-    const float* w_packed = matvec ? packed.data_ptr<float>() + d * G * H : nullptr;
-    torch::Tensor w_t;
-    if (!matvec) w_t = w_hh[d].t().contiguous();  // (H, G)
-    const float* __restrict__ bi = bih_p + d * G;
-    const float* __restrict__ bh = bhh_p + d * G;
-    for (int64_t t = 0; t < steps; ++t) {
-      if (!matvec) at::mm_out(gh, h, w_t);
-      for (int64_t b = 0; b < B; ++b) {
-        if (t >= lens[b]) continue;  // this item has ended: its state is never read again
-        float* __restrict__ h_row = h_p + b * H;
-        float* __restrict__ gh_row = gh_p + b * G;
-        if (matvec) matvec_blocks(w_packed, h_row, gh_row, G, H);
-        const int64_t f = b * T + frame(d, t, lens[b]);
-        const float* __restrict__ gi_row = gi_p + f * D * G + d * G;
-        float* __restrict__ out_row = out_p + f * D * H + d * H;
+  // The directions are independent: with two or more threads (a lone clip given both cores) each runs
+  // on its own, its W_hh in its own core's L2; with one, one after the other.
+  at::parallel_for(0, D, 1, [&](int64_t d_begin, int64_t d_end) {
+    for (int64_t d = d_begin; d < d_end; ++d) {
+      const float* w_packed = matvec ? packed.data_ptr<float>() + d * G * H : nullptr;
+      torch::Tensor w_t, h_d = h[d], gh_d = gh[d];
+      if (!matvec) w_t = w_hh[d].t().contiguous();  // (H, G)
+      float* h_p = h_d.data_ptr<float>();
+      float* gh_p = gh_d.data_ptr<float>();
+      const float* __restrict__ bi = bih_p + d * G;
+      const float* __restrict__ bh = bhh_p + d * G;
+      for (int64_t t = 0; t < steps; ++t) {
+        if (!matvec) at::mm_out(gh_d, h_d, w_t);
+        for (int64_t b = 0; b < B; ++b) {
+          if (t >= lens[b]) continue;  // this item has ended: its state is never read again
+          float* __restrict__ h_row = h_p + b * H;
+          float* __restrict__ gh_row = gh_p + b * G;
+          if (matvec) matvec_blocks(w_packed, h_row, gh_row, G, H);
+          const int64_t f = b * T + frame(d, t, lens[b]);
+          const float* __restrict__ gi_row = gi_p + f * D * G + d * G;
+          float* __restrict__ out_row = out_p + f * D * H + d * H;
 #pragma omp simd
-        for (int64_t j = 0; j < H; ++j) {
-          const float r = sigmoid(gi_row[j] + bi[j] + (gh_row[j] + bh[j]));
-          const float z = sigmoid(gi_row[H + j] + bi[H + j] + (gh_row[H + j] + bh[H + j]));
-          const float hn = gh_row[2 * H + j] + bh[2 * H + j];
-          const float nv = tanh_(gi_row[2 * H + j] + bi[2 * H + j] + r * hn);
-          const float hv = nv + z * (h_row[j] - nv);  // (1 - z) n + z h
-          h_row[j] = hv;
-          out_row[j] = hv;
+          for (int64_t j = 0; j < H; ++j) {
+            const float r = sigmoid(gi_row[j] + bi[j] + (gh_row[j] + bh[j]));
+            const float z = sigmoid(gi_row[H + j] + bi[H + j] + (gh_row[H + j] + bh[H + j]));
+            const float hn = gh_row[2 * H + j] + bh[2 * H + j];
+            const float nv = tanh_(gi_row[2 * H + j] + bi[2 * H + j] + r * hn);
+            const float hv = nv + z * (h_row[j] - nv);  // (1 - z) n + z h
+            h_row[j] = hv;
+            out_row[j] = hv;
+          }
         }
       }
     }
-  }
+  });
   return out;
 }
 
