@@ -36,6 +36,24 @@ inline float tanh_(float x) { return std::tanh(std::min(15.0f, std::max(-15.0f, 
 // The frame direction d reads at loop step t for an item of ``len`` valid frames.
 inline int64_t frame(int64_t d, int64_t t, int64_t len) { return (d == 1 && t < len) ? len - 1 - t : t; }
 
+// One hidden unit j of one step: the gates from the input projection gi (without b_ih), the
+// recurrent projection gh (without b_hh), the biases and the previous state; ``torch.nn.GRU``'s
+// equations (linear_before_reset). Shared by the training and the inference loops.
+struct Gates {
+  float r, z, hn, n, h;  // reset, update, W_hn h + b_hn, candidate, new state
+};
+__attribute__((always_inline)) inline Gates gates(const float* __restrict__ gi, const float* __restrict__ bi,
+                                                  const float* __restrict__ gh, const float* __restrict__ bh,
+                                                  float h_prev, int64_t j, int64_t H) {
+  Gates g;
+  g.r = sigmoid(gi[j] + bi[j] + (gh[j] + bh[j]));
+  g.z = sigmoid(gi[H + j] + bi[H + j] + (gh[H + j] + bh[H + j]));
+  g.hn = gh[2 * H + j] + bh[2 * H + j];
+  g.n = tanh_(gi[2 * H + j] + bi[2 * H + j] + g.r * g.hn);
+  g.h = g.n + g.z * (h_prev - g.n);  // (1 - z) n + z h
+  return g;
+}
+
 void check_inputs(const torch::Tensor& gi, const torch::Tensor& lengths, const torch::Tensor& b_ih,
                   const torch::Tensor& w_hh, const torch::Tensor& b_hh) {
   TORCH_CHECK(gi.dim() == 3 && gi.is_contiguous() && gi.scalar_type() == torch::kFloat32 && gi.device().is_cpu(),
@@ -107,17 +125,13 @@ std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor lengths, 
           float* __restrict__ ghn_row = ghn_p + row * H;
 #pragma omp simd
           for (int64_t j = 0; j < H; ++j) {
-            const float r = sigmoid(gi_row[j] + bi[j] + (gh_row[j] + bh[j]));
-            const float z = sigmoid(gi_row[H + j] + bi[H + j] + (gh_row[H + j] + bh[H + j]));
-            const float hn = gh_row[2 * H + j] + bh[2 * H + j];
-            const float nv = tanh_(gi_row[2 * H + j] + bi[2 * H + j] + r * hn);
-            const float h = nv + z * (h_row[j] - nv);  // (1 - z) n + z h
-            rz_row[j] = r;
-            rz_row[H + j] = z;
-            ghn_row[j] = hn;
-            n_row[j] = nv;
-            h_next[j] = h;
-            out_row[j] = h;
+            const Gates g = gates(gi_row, bi, gh_row, bh, h_row[j], j, H);
+            rz_row[j] = g.r;
+            rz_row[H + j] = g.z;
+            ghn_row[j] = g.hn;
+            n_row[j] = g.n;
+            h_next[j] = g.h;
+            out_row[j] = g.h;
           }
         }
       });
@@ -282,11 +296,7 @@ torch::Tensor gru_infer(torch::Tensor gi, torch::Tensor lengths, torch::Tensor b
           float* __restrict__ out_row = out_p + f * D * H + d * H;
 #pragma omp simd
           for (int64_t j = 0; j < H; ++j) {
-            const float r = sigmoid(gi_row[j] + bi[j] + (gh_row[j] + bh[j]));
-            const float z = sigmoid(gi_row[H + j] + bi[H + j] + (gh_row[H + j] + bh[H + j]));
-            const float hn = gh_row[2 * H + j] + bh[2 * H + j];
-            const float nv = tanh_(gi_row[2 * H + j] + bi[2 * H + j] + r * hn);
-            const float hv = nv + z * (h_row[j] - nv);  // (1 - z) n + z h
+            const float hv = gates(gi_row, bi, gh_row, bh, h_row[j], j, H).h;
             h_row[j] = hv;
             out_row[j] = hv;
           }
