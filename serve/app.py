@@ -388,16 +388,17 @@ def app_from_config(config: ServeConfig) -> serve.Application:
             "target_ongoing_requests": cfg.target_ongoing_requests}
     else:
         model_options["num_replicas"] = cfg.replicas
-    # each front replica must hold enough requests in flight for the model replicas to batch them
+    # each front replica must hold enough requests in flight for the model replicas (colocated: its own
+    # model) to batch them
+    fronts = cfg.replicas if cfg.colocate else cfg.front_replicas
     model_capacity = cfg.max_ongoing_requests * max(cfg.replicas, cfg.max_replicas)
-    front_ongoing = max(16, math.ceil(model_capacity / cfg.front_replicas))
+    front_ongoing = max(16, math.ceil(model_capacity / fronts))
     front_cpus = cfg.front_num_cpus
     if cfg.stream_checkpoint:  # each open /stream connection is an ongoing request of a front replica
         front_ongoing += cfg.stream_max_streams
         front_cpus += cfg.stream_num_cpus
     if cfg.colocate:  # one deployment: each front replica runs the model itself
-        ongoing = max(16, cfg.max_ongoing_requests) + (cfg.stream_max_streams if cfg.stream_checkpoint else 0)
-        return Frontend.options(num_replicas=cfg.replicas, max_ongoing_requests=ongoing,
+        return Frontend.options(num_replicas=fronts, max_ongoing_requests=front_ongoing,
                                 ray_actor_options={"num_cpus": front_cpus + cfg.num_cpus,
                                                    "num_gpus": 1 if cfg.use_gpu else 0}).bind(None, cfg.to_dict())
     transcriber = Transcriber.options(**model_options).bind(cfg.to_dict())

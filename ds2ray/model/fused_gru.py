@@ -180,8 +180,9 @@ def gru_layer(x: torch.Tensor, lengths: torch.Tensor, w_ih: torch.Tensor, b_ih: 
     if inference(x, w_ih, b_ih, w_hh, b_hh):
         cpp = _cpp(gi)
         if cpp is not None:
-            packed = packed_w_hh if packed_w_hh is not None else cpp.gru_pack(w_hh.contiguous())
+            w_hh = w_hh.detach().contiguous()
+            packed = packed_w_hh if packed_w_hh is not None else cpp.gru_pack(w_hh)
             lengths = lengths.to(device=gi.device, dtype=torch.int64).contiguous()
-            return cpp.gru_infer(gi.contiguous(), lengths, b_ih.contiguous(), w_hh.contiguous(), b_hh.contiguous(),
-                                 packed, MATVEC_MAX_BATCH)
+            return cpp.gru_infer(gi.contiguous(), lengths, b_ih.contiguous(), w_hh, b_hh.contiguous(), packed,
+                                 MATVEC_MAX_BATCH)
     return GRURecurrence.apply(gi, lengths, b_ih, w_hh, b_hh)

@@ -106,20 +106,23 @@ class BidirectionalRNN(nn.Module):
         rnns = [self.forward_rnn] if self.backward_rnn is None else [self.forward_rnn, self.backward_rnn]
         params = [getattr(rnn, name) for name in GRU_PARAMS for rnn in rnns]
         if fused_gru.inference(x, *params):
-            return gru_layer(x, lengths, *self._inference_weights(rnns, params))
-        d = len(rnns)
-        return gru_layer(x, lengths, *(torch.stack(params[i * d:(i + 1) * d]) for i in range(len(GRU_PARAMS))))
+            return gru_layer(x, lengths, *self._inference_weights(params))
+        return gru_layer(x, lengths, *_stacked(params, len(rnns)))
 
-    def _inference_weights(self, rnns: list[nn.GRU], params: list[torch.Tensor]) -> tuple:
+    def _inference_weights(self, params: list[torch.Tensor]) -> tuple:
         """The stacked weights and the packed recurrent matrix, kept between inference calls (stacking
         and packing cost ~1 ms per 5 s clip); rebuilt when a parameter is replaced or changed in place
         (an optimizer step, ``load_state_dict``, ``.to()``: each moves its ``data_ptr`` or ``_version``)."""
         key = tuple((p.data_ptr(), p._version) for p in params)
         cached = self.__dict__.get("_inference_cache")
         if cached is None or cached[0] != key:
-            d = len(rnns)
             with torch.no_grad():
-                w_ih, b_ih, w_hh, b_hh = (torch.stack(params[i * d:(i + 1) * d]) for i in range(len(GRU_PARAMS)))
-                cached = (key, (w_ih, b_ih, w_hh, b_hh, fused_gru.pack_recurrent(w_hh)))
+                stacked = _stacked(params, len(params) // len(GRU_PARAMS))
+                cached = (key, (*stacked, fused_gru.pack_recurrent(stacked[2])))
             self.__dict__["_inference_cache"] = cached
         return cached[1]
+
+
+def _stacked(params: list[torch.Tensor], directions: int) -> list[torch.Tensor]:
+    """``params`` (each of :data:`GRU_PARAMS` for every direction, in that order) stacked on direction."""
+    return [torch.stack(params[i * directions:(i + 1) * directions]) for i in range(len(GRU_PARAMS))]
