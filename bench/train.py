@@ -10,6 +10,8 @@ same number of steps. Throughput is counted after ``--warmup`` steps, from each 
 - ``ray 2x1``: two workers (gloo) of 1 thread each, gradients in one flat all-reduce per step
   (``grad_sync`` auto = flat on CPU), summed in shared memory (``grad_transport`` auto = shm when
   the ranks share a host);
+- ``ray 2x1 pinned``: ``ray 2x1`` with each rank (and its loader) pinned to a core of its own
+  (``TrainConfig.pin_cpus``; the baseline ``pinned_over_unpinned_2x1`` compares it with is ``ray 2x1``);
 - ``ray 2x1 gloo``: the same with the flat buffer all-reduced by gloo over TCP (the baseline for
   ``shm_over_gloo_2x1``);
 - ``ray 2x1 ddp``: the same with torch's DistributedDataParallel (the sync before issue 20: the
@@ -64,6 +66,7 @@ CPU_CONFIGS = [  # (name, runner, workers, threads)
     ("plain 1x2", "plain", 1, 2),
     ("ray 1x2", "ray", 1, 2),
     ("ray 2x1", "ray", 2, 1),
+    ("ray 2x1 pinned", "ray-pinned", 2, 1),
     ("ray 2x1 gloo", "ray-gloo", 2, 1),
     ("ray 2x1 ddp", "ray-ddp", 2, 1),
     ("ray 2x1 before", "ray-before", 2, 1),
@@ -87,7 +90,7 @@ def corpus(args) -> str:
 
 
 def make_job(args, manifest: str, stats, name: str, workers: int, threads: int, storage: str, grad_sync: str = "auto",
-             grad_transport: str = "auto"):
+             grad_transport: str = "auto", pin_cpus: bool = False):
     from ds2ray.data.vocab import Vocabulary
     from ds2ray.model.config import get_preset
     from ds2ray.train.config import TrainConfig
@@ -99,7 +102,7 @@ def make_job(args, manifest: str, stats, name: str, workers: int, threads: int, 
                       loader_workers=args.loader_workers, storage_path=storage,
                       run_name=name.replace(" ", "_"), log_every_steps=1, sortagrad=False, seed=0,
                       grad_sync=grad_sync, grad_compression=args.grad_compression if grad_sync != "ddp" else "none",
-                      grad_transport=grad_transport,
+                      grad_transport=grad_transport, pin_cpus=pin_cpus,
                       augment_config=args.augment)
     return build_job(cfg, preset.model, preset.features, Vocabulary.english(), stats)
 
@@ -234,7 +237,7 @@ def run_config(args, manifest, stats, name, runner, workers, threads, storage, r
 
     job = make_job(args, manifest, stats, f"{name} r{round_no}", workers, threads, storage,
                    grad_sync="ddp" if runner in ("ray-ddp", "ray-before") else args.grad_sync,
-                   grad_transport="group" if runner == "ray-gloo" else "auto")
+                   grad_transport="group" if runner == "ray-gloo" else "auto", pin_cpus=runner == "ray-pinned")
     t0, stat0 = time.perf_counter(), cpu_times()
     sampler = CpuByRole(Path(job.train.storage_path) / job.train.run_name / "logs" / "steps.csv", args.warmup,
                         args.steps, own="train" if runner.startswith("plain") else "ray")
@@ -377,6 +380,8 @@ def main() -> int:
     ratio("ray_over_plain_1x1", "ray 1x1", "plain 1x1")
     ratio("ray_over_plain_1x2", "ray 1x2", "plain 1x2")
     ratio("ray_2x1_over_1x1", "ray 2x1", "ray 1x1")
+    ratio("pinned_over_unpinned_2x1", "ray 2x1 pinned", "ray 2x1")
+    ratio("ray_2x1_pinned_over_1x1", "ray 2x1 pinned", "ray 1x1")
     ratio("ray_2x1_over_1x2", "ray 2x1", "ray 1x2")
     ratio("flat_over_ddp_2x1", "ray 2x1", "ray 2x1 ddp")
     ratio("shm_over_gloo_2x1", "ray 2x1", "ray 2x1 gloo")

@@ -61,6 +61,9 @@ def register(sub) -> None:
     s.add_argument("--use-gpu", action="store_true", help="one GPU per worker, NCCL, bf16 autocast")
     s.add_argument("--loader-workers", type=int, default=None,
                    help="DataLoader processes per worker for audio + features + augmentation (default 1)")
+    s.add_argument("--pin-cpus", action="store_true",
+                   help="CPU: keep each worker (and its loaders) on cores of its own; needs workers x "
+                        "cpus-per-worker cores on each node (else nothing is pinned)")
     s.add_argument("--grad-sync", choices=("auto", "ddp", "flat"), default=None,
                    help="how ranks average gradients: flat (one all-reduce after the backward pass; the CPU "
                         "default), ddp (DistributedDataParallel; the GPU default)")
@@ -125,6 +128,8 @@ def train_config_from_args(args: argparse.Namespace):
         changes["use_gpu"] = True
     if args.no_sortagrad:
         changes["sortagrad"] = False
+    if args.pin_cpus:
+        changes["pin_cpus"] = True
     return cfg.replace(**changes)
 
 

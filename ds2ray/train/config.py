@@ -37,6 +37,7 @@ class TrainConfig(ConfigBase):
     use_gpu: bool = False
     cpus_per_worker: int = 1  # also the torch threads of each rank
     loader_workers: int = 1  # DataLoader processes per rank (feature extraction + augmentation)
+    pin_cpus: bool = False  # CPU: each rank (and its loaders) on cores of its own (ds2ray.train.affinity)
     grad_sync: str = "auto"  # auto (flat on CPU, ddp on GPU) | ddp | flat: see ds2ray.train.gradsync
     grad_compression: str = "none"  # none | bf16 | fp16: gradients sent at half width (flat only)
     grad_transport: str = "auto"  # auto (shared memory when every CPU rank shares a host) | shm | group (flat only)

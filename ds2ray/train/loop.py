@@ -27,6 +27,7 @@ from ds2ray.data.manifest import read_manifest
 from ds2ray.model.checkpoint import CheckpointData, load_checkpoint as read_checkpoint, save_checkpoint, unwrap
 from ds2ray.model.deepspeech2 import DeepSpeech2, ctc_loss
 from ds2ray.train import batching, schedule
+from ds2ray.train.affinity import pin_rank
 from ds2ray.train.config import TrainJob
 from ds2ray.train.dataset import Batch, SpeechDataset, make_loader, prepare_utterances
 from ds2ray.train.gradsync import FlatGradients, broadcast_state, resolve_mode
@@ -431,6 +432,9 @@ def run_training(job: TrainJob, session: Session) -> dict[str, Any]:
     """Train (or resume) to the end of the plan or a budget; returns the last reported metrics."""
     cfg = job.train
     torch.set_num_threads(cfg.cpus_per_worker)
+    pinned = None
+    if cfg.pin_cpus and session.device.type == "cpu":  # before the loader processes start: they inherit it
+        pinned = pin_rank(session.local_rank, session.local_world_size, cfg.cpus_per_worker)
     if session.device.type == "cpu":
         # Trained RNN weights and gradients drift into denormal floats, which x86 computes ~10x slower:
         # flushing them to zero makes CPU steps ~17% faster on real speech (no effect on accuracy).
@@ -457,6 +461,8 @@ def run_training(job: TrainJob, session: Session) -> dict[str, Any]:
     amp = session.device.type == "cuda"
     ctx = Context(job, session, model, optimizer, state, data, total, logger, amp, grads=grads,
                   elapsed_at_start=state.elapsed_s)
+    if pinned:
+        ctx.log(pinned)
     ctx.log(f"train: {data.manifest_summary}; {data.train_report.summary()}; {data.mode}")
     if job.augment:
         ctx.log("augmentation: " + ", ".join(f"{step.get('type')} (prob {step.get('prob', 1.0):g})"

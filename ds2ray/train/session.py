@@ -22,6 +22,8 @@ class Session(Protocol):
 
     rank: int
     world_size: int
+    local_rank: int  # on this node
+    local_world_size: int
     device: torch.device
 
     def restore(self) -> CheckpointData | None: ...
@@ -40,6 +42,8 @@ class RaySession:
         ctx = ray.train.get_context()
         self.rank = ctx.get_world_rank()
         self.world_size = ctx.get_world_size()
+        self.local_rank = ctx.get_local_rank()
+        self.local_world_size = ctx.get_local_world_size()
         self.device = ray.train.torch.get_device()
 
     def restore(self) -> CheckpointData | None:
@@ -86,6 +90,7 @@ class LocalSession:
 
     def __init__(self, checkpoint_root: str | None = None, device: str = "cpu", keep: int = 3) -> None:
         self.rank, self.world_size = 0, 1
+        self.local_rank, self.local_world_size = 0, 1
         self.device = torch.device(device)
         self.root = checkpoint_root
         self.keep = keep

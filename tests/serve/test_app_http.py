@@ -342,6 +342,10 @@ def test_colocated_model_runs_in_the_front(ray_session, overfit_model, long_uplo
             answers = list(pool.map(one, range(24)))
         assert [a["text"] for a in answers] == [overfit_model.texts[i % len(clips)] for i in range(24)]
         assert max(a["timing"]["batch_size"] for a in answers) > 1, "no request was batched with another"
+        answers += [one(i) for i in range(6)]  # one at a time too
+        for a in answers:  # the phases are disjoint parts of the request: the audio decode holds no model time
+            t = a["timing"]
+            assert t["audio_decode_ms"] + t["model_ms"] + t["ctc_decode_ms"] <= t["total_ms"] + 0.1, t
         long = requests.post(f"{srv.url}/transcribe", data=encode(long_upload[0], 16000, "flac"), timeout=120)
         assert long.status_code == 200, long.text
         assert [s["text"] for s in long.json()["segments"]] == list(overfit_model.texts)
