@@ -134,7 +134,8 @@ def main() -> int:
     parser.add_argument("--lm", default=None, help="KenLM for beam (default: the shipped model's)")
     parser.add_argument("--tuned", default=None, help="tuned.json with alpha/beta for beam")
     parser.add_argument("--backends", default="torch,onnx,onnx-int8",
-                        help="backends to compare: torch, onnx, onnx-int8 (its --int8 export) (default all three)")
+                        help="backends to compare: torch (precision auto: bf16 products on a CPU with native "
+                             "bf16), torch-fp32, onnx, onnx-int8 (its --int8 export) (default torch, onnx, onnx-int8)")
     parser.add_argument("--decoders", default="greedy,beam+lm", help="decoders to run: greedy, beam+lm (default both)")
     parser.add_argument("--clip-seconds", type=float, default=5.0, help="clip length (default 5)")
     parser.add_argument("--levels", default="1,32", help="concurrency levels (default 1,32)")
@@ -164,7 +165,7 @@ def main() -> int:
 
     tmp = tempfile.mkdtemp(prefix="bench_serve_")
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    sources = {"torch": args.checkpoint}
+    sources = {"torch": args.checkpoint, "torch-fp32": args.checkpoint}
     if "onnx" in backends or "onnx-int8" in backends:
         sources["onnx"] = args.onnx or export_onnx(args.checkpoint, os.path.join(tmp, "model.onnx")).path
     if "onnx-int8" in backends:
@@ -204,7 +205,8 @@ def main() -> int:
                                       num_cpus=args.num_cpus, model_threads=args.model_threads, replicas=args.replicas,
                                       solo_threads=args.solo_threads, colocate=layout == "colocated",
                                       api_key_env="", name=f"bench-{layout}-{backend}-{name.replace('+', '-')}",
-                                      max_ongoing_requests=64, **settings)
+                                      max_ongoing_requests=64, precision="fp32" if backend == "torch-fp32" else "auto",
+                                      **settings)
                     server = start_server(cfg)
                     try:
                         for c in levels:
@@ -255,6 +257,9 @@ def main() -> int:
         split, colocated = at(backend, name, 1, "split"), at(backend, name, 1, "colocated")
         if split and colocated:
             summary[f"{backend}/{name} p50_c1 colocated/split"] = round(colocated["p50_ms"] / split["p50_ms"], 2)
+    if {"torch", "torch-fp32"} <= set(backends) and at("torch", "greedy", 1) and at("torch-fp32", "greedy", 1):
+        summary["model_ms_c1 torch-fp32/torch"] = round(at("torch-fp32", "greedy", 1)["server_median"]["model_ms"]
+                                                        / max(at("torch", "greedy", 1)["server_median"]["model_ms"], 1e-9), 2)
     if {"torch", "onnx"} <= set(backends) and at("torch", "greedy", 1) and at("onnx", "greedy", 1):
         t_model = at("torch", "greedy", 1)["server_median"]["model_ms"]
         o_model = at("onnx", "greedy", 1)["server_median"]["model_ms"]

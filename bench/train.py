@@ -12,12 +12,15 @@ same number of steps. Throughput is counted after ``--warmup`` steps, from each 
   the ranks share a host);
 - ``ray 2x1 pinned``: ``ray 2x1`` with each rank (and its loader) pinned to a core of its own
   (``TrainConfig.pin_cpus``; the baseline ``pinned_over_unpinned_2x1`` compares it with is ``ray 2x1``);
+- ``ray 1x1 fp32`` / ``ray 2x1 fp32``: with every product in float32 (``TrainConfig.precision`` fp32; the
+  others run ``--precision``, default auto: bf16 products on a CPU with native bf16), the baselines of
+  ``bf16_over_fp32_1x1`` / ``_2x1``;
 - ``ray 2x1 gloo``: the same with the flat buffer all-reduced by gloo over TCP (the baseline for
   ``shm_over_gloo_2x1``);
 - ``ray 2x1 ddp``: the same with torch's DistributedDataParallel (the sync before issue 20: the
   baseline for ``flat_over_ddp``);
-- ``ray 2x1 before``: DDP and the fused GRU's Python time loop (``DS2RAY_CPP_GRU=0``): training as it
-  was before issue 20, the baseline for ``after_over_before_2x1``;
+- ``ray 2x1 before``: DDP, the fused GRU's Python time loop (``DS2RAY_CPP_GRU=0``) and float32 products:
+  training as it was before issue 20, the baseline for ``after_over_before_2x1``;
 - ``plain 1x1 pyloop``: ``plain 1x1`` with the Python time loop instead of the C++ one
   (:mod:`ds2ray.model.gru_ext`), the baseline for ``cpp_loop_over_python``;
 - ``plain 1x1 aten``: ``plain 1x1`` with ATen's GRU instead of the fused CPU GRU
@@ -67,6 +70,8 @@ CPU_CONFIGS = [  # (name, runner, workers, threads)
     ("ray 1x2", "ray", 1, 2),
     ("ray 2x1", "ray", 2, 1),
     ("ray 2x1 pinned", "ray-pinned", 2, 1),
+    ("ray 1x1 fp32", "ray-fp32", 1, 1),
+    ("ray 2x1 fp32", "ray-fp32", 2, 1),
     ("ray 2x1 gloo", "ray-gloo", 2, 1),
     ("ray 2x1 ddp", "ray-ddp", 2, 1),
     ("ray 2x1 before", "ray-before", 2, 1),
@@ -90,7 +95,7 @@ def corpus(args) -> str:
 
 
 def make_job(args, manifest: str, stats, name: str, workers: int, threads: int, storage: str, grad_sync: str = "auto",
-             grad_transport: str = "auto", pin_cpus: bool = False):
+             grad_transport: str = "auto", pin_cpus: bool = False, precision: str | None = None):
     from ds2ray.data.vocab import Vocabulary
     from ds2ray.model.config import get_preset
     from ds2ray.train.config import TrainConfig
@@ -102,7 +107,7 @@ def make_job(args, manifest: str, stats, name: str, workers: int, threads: int, 
                       loader_workers=args.loader_workers, storage_path=storage,
                       run_name=name.replace(" ", "_"), log_every_steps=1, sortagrad=False, seed=0,
                       grad_sync=grad_sync, grad_compression=args.grad_compression if grad_sync != "ddp" else "none",
-                      grad_transport=grad_transport, pin_cpus=pin_cpus,
+                      grad_transport=grad_transport, pin_cpus=pin_cpus, precision=precision or args.precision,
                       augment_config=args.augment)
     return build_job(cfg, preset.model, preset.features, Vocabulary.english(), stats)
 
@@ -237,7 +242,8 @@ def run_config(args, manifest, stats, name, runner, workers, threads, storage, r
 
     job = make_job(args, manifest, stats, f"{name} r{round_no}", workers, threads, storage,
                    grad_sync="ddp" if runner in ("ray-ddp", "ray-before") else args.grad_sync,
-                   grad_transport="group" if runner == "ray-gloo" else "auto", pin_cpus=runner == "ray-pinned")
+                   grad_transport="group" if runner == "ray-gloo" else "auto", pin_cpus=runner == "ray-pinned",
+                   precision="fp32" if runner in ("ray-fp32", "ray-before") else None)
     t0, stat0 = time.perf_counter(), cpu_times()
     sampler = CpuByRole(Path(job.train.storage_path) / job.train.run_name / "logs" / "steps.csv", args.warmup,
                         args.steps, own="train" if runner.startswith("plain") else "ray")
@@ -335,6 +341,8 @@ def main() -> int:
                    help="half-width gradients in flat sync (not numerically neutral)")
     p.add_argument("--augment", default=None,
                    help="augmentation JSON for the training data (default none: the demo's VTLP costs ~nothing)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="TrainConfig.precision of every configuration but the fp32 ones and 'before' (default auto)")
     p.add_argument("--rounds", type=int, default=1,
                    help="run the configurations this many times, interleaved, and combine (cancels the VM's drift)")
     p.add_argument("--use-gpu", action="store_true", help="measure one GPU worker (bf16) instead of the CPU grid")
@@ -381,6 +389,8 @@ def main() -> int:
     ratio("ray_over_plain_1x2", "ray 1x2", "plain 1x2")
     ratio("ray_2x1_over_1x1", "ray 2x1", "ray 1x1")
     ratio("pinned_over_unpinned_2x1", "ray 2x1 pinned", "ray 2x1")
+    ratio("bf16_over_fp32_1x1", "ray 1x1", "ray 1x1 fp32")
+    ratio("bf16_over_fp32_2x1", "ray 2x1", "ray 2x1 fp32")
     ratio("ray_2x1_pinned_over_1x1", "ray 2x1 pinned", "ray 1x1")
     ratio("ray_2x1_over_1x2", "ray 2x1", "ray 1x2")
     ratio("flat_over_ddp_2x1", "ray 2x1", "ray 2x1 ddp")

@@ -254,9 +254,10 @@ def _completed(value: Any) -> Future:
 
 
 def load_recognizer(checkpoint: str = DEFAULT_MODEL, *, device: str = "cpu", backend: str = "auto",
-                    decoder_config: Any = None, **decoder_options: Any) -> Recognizer:
+                    precision: str = "fp32", decoder_config: Any = None, **decoder_options: Any) -> Recognizer:
     """Load ``checkpoint`` (path or shipped name) on ``device`` with ``backend`` (``torch``, ``onnx``
-    or ``auto``: onnx for a ``.onnx`` file; see :func:`~ds2ray.inference.model.load_acoustic_model`).
+    or ``auto``: onnx for a ``.onnx`` file; see :func:`~ds2ray.inference.model.load_acoustic_model`, also
+    for ``precision``: fp32, or bf16 / auto for ~1.5x faster torch inference on a CPU with native bf16).
     ``decoder_config`` (a
     :class:`~ds2ray.decode.base.DecoderConfig`) wins; otherwise ``decoder_options`` (``decoder``,
     ``lm``, ``tuned``, ``alpha``, ``beta``, ...) go to :func:`~ds2ray.decode.options.decoder_config_for`."""
@@ -265,5 +266,5 @@ def load_recognizer(checkpoint: str = DEFAULT_MODEL, *, device: str = "cpu", bac
     from ds2ray.inference.model import load_acoustic_model
 
     config = decoder_config or decoder_config_for(checkpoint, **decoder_options)
-    model = load_acoustic_model(checkpoint, device, backend=backend)
+    model = load_acoustic_model(checkpoint, device, backend=backend, precision=precision)
     return Recognizer(model, build_decoder(config, model.vocab), checkpoint)

@@ -83,6 +83,14 @@ def batch_seconds(clips: list[Clip]) -> int:
     return sum(c.batch_units for c in clips)
 
 
+def _precision_name(model: Any) -> str | None:
+    """What a loaded torch model computes its big products in, bf16 or fp32; None for onnx (as exported)."""
+    inner = getattr(model, "model", None)
+    if not hasattr(inner, "matmul_dtype"):
+        return None
+    return "fp32" if inner.matmul_dtype is None else "bf16"
+
+
 @serve.deployment
 class Transcriber:
     """Model replica: audio clips -> text, batched by total seconds of audio.
@@ -109,13 +117,14 @@ class Transcriber:
         else:
             device = "cpu"
             torch.set_num_threads(threads)
-        self.model = load_acoustic_model(cfg.checkpoint, device, backend=cfg.backend, threads=threads)
+        self.model = load_acoustic_model(cfg.checkpoint, device, backend=cfg.backend, threads=threads,
+                                         precision=cfg.precision)
         self.threads = threads
         self.solo_threads = threads if cfg.use_gpu else max(threads, cfg.solo_threads)
         self.solo_model = self.model  # a lone clip's: onnx needs a session with more threads, torch sets its own
         if self.solo_threads > threads and not isinstance(self.model, AcousticModel):
             self.solo_model = load_acoustic_model(cfg.checkpoint, device, backend=cfg.backend,
-                                                  threads=self.solo_threads)
+                                                  threads=self.solo_threads, precision=cfg.precision)
         self.decoder = build_decoder(cfg.decoder_config(), self.model.vocab)
         self.sample_rate = self.model.feature_config.sample_rate
         self.frame_seconds = self.model.frame_seconds
@@ -137,6 +146,7 @@ class Transcriber:
                 "alpha": cfg.alpha if beam else None, "beta": cfg.beta if beam else None,
                 "lm": cfg.lm_path if beam else None, "batching": cfg.batching,
                 "max_batch_seconds": cfg.max_batch_seconds, "backend": cfg.backend,
+                "precision": _precision_name(self.model),
                 "hotword_weight": cfg.hotword_weight if beam else None}
 
     async def transcribe(self, clip: Clip) -> dict[str, Any]:

@@ -85,6 +85,9 @@ def register(sub) -> None:
                         "(default 20)")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                    help="run the model with PyTorch or onnxruntime (default auto: onnx for a .onnx checkpoint)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="torch backend: operands of the model's big products (default auto: bf16 on a CPU with "
+                        "native bf16, ~1.5x faster; fp32 elsewhere)")
     g = p.add_argument_group("streaming (WebSocket /stream, see serve/README.md)")
     g.add_argument("--stream-checkpoint", default=None,
                    help="an online (unidirectional) checkpoint for /stream, run in the front replicas; without it "
@@ -149,6 +152,7 @@ def config_from_args(args: argparse.Namespace):
     if args.max_segment_seconds is not None and args.max_batch_seconds is None:
         fields["max_batch_seconds"] = max(ServeConfig.max_batch_seconds, int(-(-args.max_segment_seconds // 1)))
     return ServeConfig(checkpoint=args.checkpoint, decoder=decoder, replicas=args.replicas, backend=args.backend,
+                       precision=args.precision,
                        max_replicas=args.max_replicas, use_gpu=args.use_gpu, batching=not args.no_batching,
                        colocate=args.colocate, host=args.host, port=args.port, **fields)
 

@@ -93,19 +93,24 @@ def add_local_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                    help="with --local: run the model with PyTorch or onnxruntime (default auto: onnx for a .onnx "
                         "checkpoint)")
+    g.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="with --local, torch backend: operands of the model's big products (default auto: bf16 "
+                        "on a CPU with native bf16, ~1.5x faster; fp32 elsewhere)")
 
 
 def recognizer_from_args(args: argparse.Namespace):
     """The in-process :class:`~ds2ray.transcribe.Recognizer` the flags ask for, or ``None`` (use the server)."""
     if not (args.local or args.checkpoint):
-        if args.lm or args.tuned or args.decoder or getattr(args, "backend", "auto") != "auto":
-            raise ValueError("--decoder/--lm/--tuned/--backend apply to --local runs; the server decodes as "
+        if (args.lm or args.tuned or args.decoder or getattr(args, "backend", "auto") != "auto"
+                or getattr(args, "precision", "auto") != "auto"):
+            raise ValueError("--decoder/--lm/--tuned/--backend/--precision apply to --local runs; the server decodes as "
                              "`ds2ray serve` was told")
         return None
     from ds2ray.pretrained import DEFAULT_MODEL
     from ds2ray.transcribe import load_recognizer
 
     return load_recognizer(args.checkpoint or DEFAULT_MODEL, backend=getattr(args, "backend", "auto"),
+                           precision=getattr(args, "precision", "auto"),
                            decoder=args.decoder, lm=args.lm, tuned=args.tuned,
                            hotwords=getattr(args, "hotwords", None))
 

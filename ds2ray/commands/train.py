@@ -61,6 +61,9 @@ def register(sub) -> None:
     s.add_argument("--use-gpu", action="store_true", help="one GPU per worker, NCCL, bf16 autocast")
     s.add_argument("--loader-workers", type=int, default=None,
                    help="DataLoader processes per worker for audio + features + augmentation (default 1)")
+    s.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+                   help="operands of the conv, GRU-input and output products: auto (default: bf16 on a CPU with "
+                        "native bf16, bf16 autocast on GPU), fp32, bf16; weights and optimizer stay fp32")
     s.add_argument("--pin-cpus", action="store_true",
                    help="CPU: keep each worker (and its loaders) on cores of its own; needs workers x "
                         "cpus-per-worker cores on each node (else nothing is pinned)")
@@ -112,7 +115,7 @@ _FLAG_FIELDS = {
     "checkpoint_every_steps": "checkpoint_every_steps", "keep_checkpoints": "keep_checkpoints",
     "log_every_steps": "log_every_steps", "stream": "stream", "shuffle_buffer": "shuffle_buffer",
     "stream_cache": "stream_cache_dir", "grad_sync": "grad_sync", "grad_compression": "grad_compression",
-    "grad_transport": "grad_transport",
+    "grad_transport": "grad_transport", "precision": "precision",
 }
 
 

@@ -105,18 +105,27 @@ def resolve_backend(path: str, backend: str = "auto") -> str:
 
 
 def load_acoustic_model(path: str, device: str | torch.device = "cpu", backend: str = "auto",
-                        threads: int | None = None) -> "AcousticModel | OnnxAcousticModel":
+                        threads: int | None = None, precision: str = "fp32") -> "AcousticModel | OnnxAcousticModel":
     """Build the model described by a checkpoint, in eval mode on ``device``.
 
     ``backend`` is ``"torch"`` (a checkpoint or shipped model name), ``"onnx"`` (a file written by
     ``ds2ray export``: an :class:`~ds2ray.inference.onnx_model.OnnxAcousticModel`, same interface)
     or ``"auto"`` (onnx when ``path`` ends in ``.onnx``, else torch). ``threads`` sets the onnx
     session's intra-op threads (None: one per core); torch uses its global ``torch.set_num_threads``.
+    ``precision`` (torch only): ``fp32``, ``bf16`` or ``auto`` (bf16 on a CPU with native bf16), the
+    operands of the model's big products (:mod:`ds2ray.model.precision`); an onnx model is what its
+    export made it (``--int8`` or not), so bf16 is refused there and auto means fp32.
     """
     from ds2ray.model.deepspeech2 import DeepSpeech2
 
+    from ds2ray.model.precision import resolve_precision
+
     if resolve_backend(path, backend) == "onnx":
         from ds2ray.inference.onnx_model import load_onnx_model
+
+        if precision == "bf16":
+            raise ValueError(f"{path}: precision bf16 applies to the torch backend; an onnx model computes as "
+                             "exported (fp32, or int8 with `ds2ray export --int8`)")
 
         return load_onnx_model(str(path), device=str(device), threads=threads)
     data = load_checkpoint(str(path))
@@ -127,4 +136,5 @@ def load_acoustic_model(path: str, device: str | torch.device = "cpu", backend: 
     except RuntimeError as err:
         raise CheckpointError(f"{data.path}: weights do not match the stored model config ({err})") from err
     model.to(device).eval()
+    model.set_matmul_dtype(resolve_precision(precision, device))
     return AcousticModel(model, data.model_config, data.feature_config, data.normalizer, data.vocab, device)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ds2ray.model import precision
 from ds2ray.model.config import ModelConfig
 from ds2ray.model.layers import ConvBlock, length_mask
 from ds2ray.model.lengths import layer_lengths, output_features
@@ -41,6 +42,7 @@ class DeepSpeech2(nn.Module):
             rnn_in = layer.output_size
         self.rnns = nn.ModuleList(rnns)
         self.fc = nn.Linear(rnn_in, config.num_classes)
+        self.matmul_dtype: torch.dtype | None = None  # see set_matmul_dtype
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if features.dim() != 3 or features.shape[-1] != self.config.num_features:
@@ -58,7 +60,15 @@ class DeepSpeech2(nn.Module):
         mask = length_mask(out_lengths, t)
         for rnn in self.rnns:
             x = rnn(x, out_lengths, mask)  # (B, T', H*dirs)
-        return self.fc(x), out_lengths  # (B, T', V), (B,)
+        return precision.linear(self.fc, x, self.matmul_dtype), out_lengths  # (B, T', V), (B,)
+
+    def set_matmul_dtype(self, dtype: torch.dtype | None) -> "DeepSpeech2":
+        """Operand dtype of the conv layers, the GRU input projections and the output layer
+        (:func:`ds2ray.model.precision.resolve_precision`; None: float32). Weights stay float32."""
+        for module in self.modules():
+            if hasattr(module, "matmul_dtype"):
+                module.matmul_dtype = dtype
+        return self
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -31,7 +31,7 @@ import os
 
 import torch
 
-from ds2ray.model import gru_ext
+from ds2ray.model import gru_ext, precision
 from ds2ray.model.layers import reverse_padded
 
 #: Use the C++ time loop when it is built (tests flip this to compare the two).
@@ -165,17 +165,19 @@ def pack_recurrent(w_hh: torch.Tensor) -> torch.Tensor | None:
 
 
 def gru_layer(x: torch.Tensor, lengths: torch.Tensor, w_ih: torch.Tensor, b_ih: torch.Tensor,
-              w_hh: torch.Tensor, b_hh: torch.Tensor, packed_w_hh: torch.Tensor | None = None) -> torch.Tensor:
+              w_hh: torch.Tensor, b_hh: torch.Tensor, packed_w_hh: torch.Tensor | None = None,
+              matmul_dtype: torch.dtype | None = None) -> torch.Tensor:
     """One GRU layer of D directions over ``x`` (B, T, C) with ``lengths`` (B,); direction 1 (if any)
     reads each item backwards within its length. Weights in ``nn.GRU`` layout stacked on D: w_ih
     (D, G, C), b_ih (D, G), w_hh (D, G, H), b_hh (D, G). Returns (B, T, D H), directions side by side.
 
     Without autograd the C++ inference loop runs (no state saved for a backward; outputs on padded
     frames are 0, which no valid frame reads); ``packed_w_hh`` is :func:`pack_recurrent` of ``w_hh``,
-    packed here when not given."""
+    packed here when not given. ``matmul_dtype`` (:mod:`ds2ray.model.precision`; None: float32) is the
+    dtype of the input projection's operands; the recurrence is float32 either way."""
     b, t, c = x.shape
     d, g, _ = w_ih.shape
-    gi = torch.mm(x.reshape(b * t, c), w_ih.reshape(d * g, c).t())  # (B T, D G); b_ih added in the loop
+    gi = precision.mm(x.reshape(b * t, c), w_ih.reshape(d * g, c).t(), matmul_dtype)  # (B T, D G); + b_ih in the loop
     gi = gi.view(b, t, d * g)
     if inference(x, w_ih, b_ih, w_hh, b_hh):
         cpp = _cpp(gi)

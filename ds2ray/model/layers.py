@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ds2ray.model import precision
+
 
 def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     """(B,) lengths -> (B, T) bool, True on valid frames."""
@@ -37,10 +39,11 @@ class ConvBlock(nn.Module):
         self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=False)
         self.bn = nn.BatchNorm2d(out_channels)
         self.act = nn.Hardtanh(0.0, clip_value, inplace=True)
+        self.matmul_dtype: torch.dtype | None = None  # the conv's operands (ds2ray.model.precision); None: float32
 
     def forward(self, x: torch.Tensor, out_lengths: torch.Tensor) -> torch.Tensor:
         """x: (B, C, F, T) -> (B, C', F', T'); ``out_lengths`` (B,) are the valid T' per item."""
-        x = self.act(self.bn(self.conv(x)))
+        x = self.act(self.bn(precision.conv2d(self.conv, x, self.matmul_dtype)))
         mask = length_mask(out_lengths, x.shape[-1])
         return x * mask[:, None, None, :].to(x.dtype)
 
@@ -53,7 +56,7 @@ class ConvBlock(nn.Module):
         exactly the frames :meth:`forward` computes (:mod:`ds2ray.streaming.state`).
         """
         conv = self.conv
-        y = nn.functional.conv2d(x, conv.weight, None, conv.stride, (conv.padding[0], 0))
+        y = precision.conv2d(conv, x, self.matmul_dtype, padding=(conv.padding[0], 0))
         return self.act(self.bn(y))
 
 

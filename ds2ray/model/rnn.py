@@ -59,6 +59,7 @@ class BidirectionalRNN(nn.Module):
             self.backward_rnn.weight_ih_l0 = self.forward_rnn.weight_ih_l0
             self.backward_rnn.bias_ih_l0 = self.forward_rnn.bias_ih_l0
         self.output_size = hidden_size * (2 if bidirectional else 1)
+        self.matmul_dtype: torch.dtype | None = None  # the fused GRU's input projection (ds2ray.model.precision)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x: (B, T, C), lengths: (B,), mask: (B, T) bool -> (B, T, H * directions)."""
@@ -106,8 +107,8 @@ class BidirectionalRNN(nn.Module):
         rnns = [self.forward_rnn] if self.backward_rnn is None else [self.forward_rnn, self.backward_rnn]
         params = [getattr(rnn, name) for name in GRU_PARAMS for rnn in rnns]
         if fused_gru.inference(x, *params):
-            return gru_layer(x, lengths, *self._inference_weights(params))
-        return gru_layer(x, lengths, *_stacked(params, len(rnns)))
+            return gru_layer(x, lengths, *self._inference_weights(params), matmul_dtype=self.matmul_dtype)
+        return gru_layer(x, lengths, *_stacked(params, len(rnns)), matmul_dtype=self.matmul_dtype)
 
     def _inference_weights(self, params: list[torch.Tensor]) -> tuple:
         """The stacked weights and the packed recurrent matrix, kept between inference calls (stacking

@@ -15,6 +15,7 @@ from ds2ray.data.features import FeatureConfig
 from ds2ray.data.normalizer import NormalizerStats
 from ds2ray.data.vocab import Vocabulary
 from ds2ray.model.config import ModelConfig
+from ds2ray.model.precision import PRECISIONS
 from ds2ray.train.gradsync import GRAD_COMPRESSIONS, GRAD_SYNC_MODES, GRAD_TRANSPORTS
 
 LR_SCHEDULES = ("cosine", "exponential")
@@ -37,6 +38,7 @@ class TrainConfig(ConfigBase):
     use_gpu: bool = False
     cpus_per_worker: int = 1  # also the torch threads of each rank
     loader_workers: int = 1  # DataLoader processes per rank (feature extraction + augmentation)
+    precision: str = "auto"  # auto | fp32 | bf16: operands of the big products (ds2ray.model.precision); GPU: autocast unless fp32
     pin_cpus: bool = False  # CPU: each rank (and its loaders) on cores of its own (ds2ray.train.affinity)
     grad_sync: str = "auto"  # auto (flat on CPU, ddp on GPU) | ddp | flat: see ds2ray.train.gradsync
     grad_compression: str = "none"  # none | bf16 | fp16: gradients sent at half width (flat only)
@@ -87,6 +89,8 @@ class TrainConfig(ConfigBase):
                               "grad_compression (compression saves network bytes; shared memory sends none)")
         if self.grad_compression != "none" and self.grad_sync == "ddp":
             raise ConfigError("TrainConfig.grad_compression works with grad_sync flat (or auto on CPU), not ddp")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"TrainConfig.precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"TrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.num_workers < 1 or self.cpus_per_worker < 1:

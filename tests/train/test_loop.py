@@ -89,12 +89,13 @@ def test_train_command_maps_flags_to_configs(tmp_path):
         "--preset", "seed", "--num-workers", "2", "--cpus-per-worker", "3", "--max-minutes", "15",
         "--lr-schedule", "exponential", "--checkpoint-every-steps", "50", "--keep-checkpoints", "2",
         "--max-failures", "2", "--run-name", "r", "--storage-path", "s3://b/runs", "--no-sortagrad",
-        "--pin-cpus"])
+        "--pin-cpus", "--precision", "fp32"])
     cfg = train_config_from_args(args)
     assert cfg.train_manifests == ("a.jsonl", "b.jsonl") and cfg.dev_manifests == ("d.jsonl",)
     assert (cfg.num_workers, cfg.cpus_per_worker, cfg.max_minutes) == (2, 3, 15.0)
     assert (cfg.lr_schedule, cfg.checkpoint_every_steps, cfg.keep_checkpoints, cfg.max_failures) == ("exponential", 50, 2, 2)
     assert cfg.storage_path == "s3://b/runs" and not cfg.sortagrad and cfg.pin_cpus
+    assert cfg.precision == "fp32"
     _, model, features = model_and_features(args)
     assert model.rnn_hidden == 2048 and features.kind == "linear"
     args = build_parser().parse_args(["train", "--train-manifest", "a", "--init-from", "x", "--preset", "demo"])
