@@ -83,7 +83,7 @@ def run_child(args: argparse.Namespace) -> None:
     from ds2ray.transcribe import load_recognizer
 
     t0 = time.perf_counter()
-    rec = load_recognizer(args.checkpoint, backend=args.backend, decoder=args.decoder)
+    rec = load_recognizer(args.checkpoint, backend=args.backend, precision=args.precision, decoder=args.decoder)
     t1 = time.perf_counter()
     transcript = rec.transcribe_long(args.child, batch_seconds=args.batch_seconds, overlap=args.overlap)
     t2 = time.perf_counter()
@@ -101,7 +101,7 @@ def baseline(args: argparse.Namespace, clips: list[dict]) -> tuple[list[str], fl
     from ds2ray.data.audio import load_audio
     from ds2ray.transcribe import load_recognizer
 
-    rec = load_recognizer(args.checkpoint, backend=args.backend, decoder=args.decoder)
+    rec = load_recognizer(args.checkpoint, backend=args.backend, precision=args.precision, decoder=args.decoder)
     texts: list[str] = []
     t0 = time.perf_counter()
     for i in range(0, len(clips), 64):
@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--decoder", choices=("greedy", "beam"), default=None,
                    help="default: the checkpoint's own (beam + LM for the shipped model)")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="torch backend's products (default auto, as `ds2ray transcribe --local`)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2: the whole machine)")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"the shared data folder (default {DEFAULT_DATA})")
     p.add_argument("--seed", type=int, default=0)
@@ -142,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"built {seconds / 60:.1f} min from {len(clips)} {CORPUS} test utterances in "
               f"{time.perf_counter() - t0:.0f} s ({path.stat().st_size / 2**20:.0f} MiB FLAC)", flush=True)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(path), "--checkpoint", args.checkpoint,
-               "--backend", args.backend, "--threads", str(args.threads), "--batch-seconds", str(args.batch_seconds)]
+               "--backend", args.backend, "--precision", args.precision, "--threads", str(args.threads),
+               "--batch-seconds", str(args.batch_seconds)]
         if args.overlap:
             cmd.append("--overlap")
         if args.decoder:
@@ -160,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "recording_minutes": round(seconds / 60, 2), "utterances": len(clips), "speech_minutes": round(speech_s / 60, 2),
         "checkpoint": args.checkpoint, "decoder": args.decoder or "checkpoint default", "backend": args.backend,
-        "threads": args.threads, "cpu_count": os.cpu_count(),
+        "precision": args.precision, "threads": args.threads, "cpu_count": os.cpu_count(),
         "batch_seconds": args.batch_seconds, "overlap": args.overlap,
         "long": {"x_real_time": round(seconds / long["transcribe_s"], 1), "transcribe_s": round(long["transcribe_s"], 1),
                  "load_s": round(long["load_s"], 1), "peak_rss_mb": round(long["peak_rss_mb"], 0),

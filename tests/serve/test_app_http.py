@@ -324,13 +324,16 @@ def test_colocated_model_runs_in_the_front(ray_session, overfit_model, long_uplo
     two-deployment app, short and long uploads, and concurrent requests still batch."""
     from ray import serve
 
+    from ds2ray.model.precision import cpu_has_native_bf16
     from serve.app import run_in_process
 
     with run_in_process(overfit_model.checkpoint, port=0, name="ds2ray-colocated", route_prefix="/colocated",
                         colocate=True, num_cpus=0.5, front_num_cpus=0.1, max_seconds=60, batch_wait_s=0.02) as srv:
         deployments = serve.status().applications["ds2ray-colocated"].deployments
         assert list(deployments) == ["Frontend"]
-        assert requests.get(f"{srv.url}/healthz", timeout=10).json()["model"]["decoder"] == "greedy"
+        info = requests.get(f"{srv.url}/healthz", timeout=10).json()["model"]
+        assert info["decoder"] == "greedy"
+        assert info["precision"] == ("bf16" if cpu_has_native_bf16() else "fp32")  # --precision auto
         clips = [encode(w, 16000, "wav") for w in overfit_model.waves]
 
         def one(i: int) -> dict:

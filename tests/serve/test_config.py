@@ -44,7 +44,7 @@ def test_every_flag_reaches_the_config(tmp_path):
     model, lm, words = files(tmp_path, "ck/model.pt", "lm.bin", "words.txt")
     args = parse("--lm", lm, "--unigrams", words, "--tuned", str(tuned), "--beam-width", "32",
                  "--replicas", "2", "--max-replicas", "4", "--num-cpus", "2", "--model-threads", "3", "--solo-threads", "4",
-                 "--use-gpu",
+                 "--use-gpu", "--precision", "fp32",
                  "--no-batching",
                  "--max-batch-seconds", "40", "--batch-wait-ms", "25", "--host", "0.0.0.0", "--port", "9000",
                  "--max-body-mb", "5", "--max-seconds", "20", "--api-key-env", "MY_KEY",
@@ -53,6 +53,7 @@ def test_every_flag_reaches_the_config(tmp_path):
     assert cfg.decoder == "beam" and cfg.lm_path == lm and cfg.unigrams == words and cfg.beam_width == 32
     assert (cfg.replicas, cfg.max_replicas, cfg.autoscaling, cfg.num_cpus, cfg.use_gpu) == (2, 4, True, 2.0, True)
     assert (cfg.model_threads, cfg.threads, cfg.solo_threads) == (3, 3, 4)
+    assert cfg.precision == "fp32" and ServeConfig(checkpoint="ck").precision == "auto"
     assert (cfg.batching, cfg.max_batch_seconds, cfg.batch_wait_s) == (False, 40, 0.025)
     assert (cfg.host, cfg.port, cfg.max_body_bytes, cfg.max_seconds) == ("0.0.0.0", 9000, 5 * 2**20, 20.0)
     resolved = cfg.resolved({"MY_KEY": "k1"})
@@ -116,6 +117,7 @@ def test_model_threads_default_to_the_replica_cpus():
     ({"max_segment_seconds": 90}, "max_batch_seconds"),
     ({"vad_aggressiveness": 4}, "aggressiveness"),
     ({"backend": "tensorrt"}, "backend"),
+    ({"precision": "fp16"}, "precision must be 'auto', 'fp32' or 'bf16'"),
     ({"route_prefix": "asr"}, "route_prefix"),
     ({"max_body_mb": 0}, "max_body_mb"),
     ({"model_threads": -1}, "model_threads"),
