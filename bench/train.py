@@ -107,7 +107,7 @@ def make_job(args, manifest: str, stats, name: str, workers: int, threads: int, 
                       loader_workers=args.loader_workers, storage_path=storage,
                       run_name=name.replace(" ", "_"), log_every_steps=1, sortagrad=False, seed=0,
                       grad_sync=grad_sync, grad_compression=args.grad_compression if grad_sync != "ddp" else "none",
-                      grad_transport=grad_transport, pin_cpus=pin_cpus, precision=precision or args.precision,
+                      grad_transport=grad_transport, pin_cpus=pin_cpus, precision=precision or getattr(args, "precision", "auto"),
                       augment_config=args.augment)
     return build_job(cfg, preset.model, preset.features, Vocabulary.english(), stats)
 
