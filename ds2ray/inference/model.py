@@ -117,7 +117,6 @@ def load_acoustic_model(path: str, device: str | torch.device = "cpu", backend: 
     export made it (``--int8`` or not), so bf16 is refused there and auto means fp32.
     """
     from ds2ray.model.deepspeech2 import DeepSpeech2
-
     from ds2ray.model.precision import resolve_precision
 
     if resolve_backend(path, backend) == "onnx":
@@ -126,7 +125,6 @@ def load_acoustic_model(path: str, device: str | torch.device = "cpu", backend: 
         if precision == "bf16":
             raise ValueError(f"{path}: precision bf16 applies to the torch backend; an onnx model computes as "
                              "exported (fp32, or int8 with `ds2ray export --int8`)")
-
         return load_onnx_model(str(path), device=str(device), threads=threads)
     data = load_checkpoint(str(path))
     device = torch.device(device)
