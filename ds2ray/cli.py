@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "manifest": "ds2ray.commands.manifest",
     "train": "ds2ray.commands.train",
     "curves": "ds2ray.commands.curves",
+    "average": "ds2ray.commands.average",
     "lm": "ds2ray.commands.lm",
     "test": "ds2ray.commands.test",
     "infer": "ds2ray.commands.infer",

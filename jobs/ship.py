@@ -79,13 +79,17 @@ def beam_wer(checkpoint: str, entries: list, decoder) -> float:
     return round(total(r.word for r in score(entries, hyps, vocab.language)).rate, 4)
 
 
-def run_totals(run_dir: str, train_cfg) -> dict[str, float]:
-    """Steps, CPU-hours, audio-hours and wall hours of a training run, from its steps.csv."""
+def run_totals(run_dir: str, train_cfg, upto_step: int | None = None) -> dict[str, float]:
+    """Steps, CPU-hours, audio-hours and wall hours of a training run, from its steps.csv; with
+    ``upto_step`` (the shipped checkpoint's step, when the run's best or an earlier one is shipped)
+    only what led to that checkpoint."""
     path = Path(run_dir) / "logs" / "steps.csv"
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
+    if upto_step:
+        rows = [r for r in rows if int(float(r["step"])) <= upto_step]
     if not rows:
-        raise ValueError(f"{path}: no steps logged")
+        raise ValueError(f"{path}: no steps logged" + (f" up to step {upto_step}" if upto_step else ""))
     elapsed = float(rows[-1]["elapsed_s"])
     cpus = train_cfg.num_workers * train_cfg.cpus_per_worker
     return {"steps": int(float(rows[-1]["step"])), "cpu_hours": round(elapsed * cpus / 3600, 3),
@@ -154,8 +158,12 @@ def ship(exp: Experiment, name: str, dev_utterances: int, force: bool, shared: s
         write_json(exp.root / "ship.json", report)
         return f"not shipped: dev WER {new_wer:.4f} (beam + LM) is not below the shipped model's {old_wer:.4f}"
 
+    from ds2ray.model.checkpoint import load_checkpoint
+
     train_info = json.loads(exp.train_json.read_text())
-    run = run_totals(train_info["run_dir"], recipe.train)
+    step = int(load_checkpoint(checkpoint).metrics.get("step") or 0)
+    run = run_totals(train_info["run_dir"], recipe.train, upto_step=step or None)
+    run["checkpoint"] = train_info.get("selected", "last")  # last, best (lowest dev CER) or averaged
     previous: dict[str, Any] = {}
     if shipped is not None and recipe.train.init_from in (name, str(shipped.folder)):
         previous = shipped.card().get("training", {})  # the run continued the shipped model

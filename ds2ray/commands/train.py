@@ -99,6 +99,11 @@ def register(sub) -> None:
     r.add_argument("--checkpoint-every-steps", type=int, default=None,
                    help="also checkpoint every N steps (default: epoch ends only)")
     r.add_argument("--keep-checkpoints", type=int, default=None, help="keep the K newest checkpoints (default 3)")
+    r.add_argument("--no-keep-best", action="store_true",
+                   help="do not keep the lowest-dev-CER checkpoint in <run>/best (kept by default)")
+    r.add_argument("--average-last", type=int, default=None,
+                   help="at the end, average the N newest kept checkpoints into <run>/averaged (icefall's --avg; "
+                        "N <= --keep-checkpoints; default 0 = off)")
     r.add_argument("--log-every-steps", type=int, default=None, help="progress line every N steps (default 20)")
     p.set_defaults(func=run)
 
@@ -115,7 +120,7 @@ _FLAG_FIELDS = {
     "checkpoint_every_steps": "checkpoint_every_steps", "keep_checkpoints": "keep_checkpoints",
     "log_every_steps": "log_every_steps", "stream": "stream", "shuffle_buffer": "shuffle_buffer",
     "stream_cache": "stream_cache_dir", "grad_sync": "grad_sync", "grad_compression": "grad_compression",
-    "grad_transport": "grad_transport", "precision": "precision",
+    "grad_transport": "grad_transport", "precision": "precision", "average_last": "average_last",
 }
 
 
@@ -133,6 +138,8 @@ def train_config_from_args(args: argparse.Namespace):
         changes["sortagrad"] = False
     if args.pin_cpus:
         changes["pin_cpus"] = True
+    if args.no_keep_best:
+        changes["keep_best"] = False
     return cfg.replace(**changes)
 
 
@@ -224,5 +231,9 @@ def run(args: argparse.Namespace) -> int:
     shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.metrics.items()}
     print(f"run {cfg.run_name}: {json.dumps(shown)}")
     print(f"checkpoint: {result.checkpoint}")
+    if result.best:
+        print(f"lowest dev CER: {result.best}")
+    if result.averaged:
+        print(f"average of the last {cfg.average_last}: {result.averaged}")
     print(f"logs: {result.run_dir}/logs (steps.csv, epochs.csv, tb/); curves: {result.run_dir}/curves.png")
     return 0 if result.error is None else 1

@@ -3,8 +3,10 @@
 Runs on the cluster in ``RAY_ADDRESS`` (``ray job submit`` sets it), else on a local Ray. The
 config's ``model`` is sized to the vocabulary and features; ``train.storage_path`` (relative:
 under the experiment folder; or ``s3://``) keeps the checkpoints. Re-running resumes the run of
-the same ``train.run_name``. When it finishes, ``<exp>/train.json`` records the newest checkpoint
-and the last metrics, and the stage is skipped from then on (``force`` resumes the run again,
+the same ``train.run_name``. When it finishes, the candidates (the last checkpoint, the lowest-dev-CER
+one, the average of the last few: :mod:`ds2ray.train.select`) are decoded on the same dev
+utterances, and ``<exp>/train.json`` records the best of them as ``checkpoint``, every candidate's
+figures and the last metrics, and the stage is skipped from then on (``force`` resumes the run again,
 e.g. after raising ``train.max_minutes``).
 """
 
@@ -19,6 +21,7 @@ from ds2ray.pipeline.experiment import Experiment, StageResult, is_done, write_j
 def train(exp: Experiment, *, force: bool = False) -> StageResult:
     from ds2ray.data.normalizer import NormalizerStats
     from ds2ray.data.vocab import Vocabulary
+    from ds2ray.train.select import dev_entries, select_checkpoint
     from ds2ray.train.trainer import build_job, run_train
 
     if is_done(exp.train_json, force):
@@ -50,9 +53,16 @@ def train(exp: Experiment, *, force: bool = False) -> StageResult:
         raise RuntimeError(f"training run {cfg.run_name!r} ended with an error: {result.error}")
     if not result.checkpoint:
         raise RuntimeError(f"training run {cfg.run_name!r} reported no checkpoint")
-    write_json(exp.train_json, {"checkpoint": result.checkpoint, "metrics": result.metrics, "run_dir": result.run_dir,
+    chosen = select_checkpoint({"last": result.checkpoint, "best": result.best, "averaged": result.averaged},
+                               dev_entries(cfg.dev_manifests))
+    write_json(exp.train_json, {"checkpoint": chosen.checkpoint, "selected": chosen.name,
+                                "candidates": chosen.scores, "last_checkpoint": result.checkpoint,
+                                "metrics": result.metrics, "run_dir": result.run_dir,
                                 "num_workers": cfg.num_workers, "use_gpu": cfg.use_gpu})
     keys = ("epoch", "step", "train_loss", "dev_loss", "dev_cer", "dev_wer", "stopped")
     shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                       for k, v in result.metrics.items() if k in keys)
-    return StageResult(f"checkpoint {result.checkpoint}; {shown}; curves in {result.run_dir}/logs")
+    picked = ", ".join(f"{n} {s['dev_cer']:.4f}" for n, s in chosen.scores.items() if "dev_cer" in s)
+    picked = f" (dev CER: {picked})" if picked else ""
+    return StageResult(f"checkpoint {chosen.checkpoint} [{chosen.name}{picked}]; last: {shown}; "
+                       f"curves in {result.run_dir}/logs")

@@ -67,6 +67,8 @@ class TrainConfig(ConfigBase):
     max_failures: int = 0
     checkpoint_every_steps: int = 0  # also checkpoint every N steps (0 = only at epoch ends)
     keep_checkpoints: int = 3
+    keep_best: bool = True  # also keep the checkpoint of the lowest dev CER so far, in <run>/best
+    average_last: int = 0  # at the end, average the newest N kept checkpoints into <run>/averaged (0 = off)
     log_every_steps: int = 20
     # test hook: rank ``fail_rank`` raises once at this global step (the file marks "already failed").
     fail_at_step: int = 0
@@ -105,6 +107,9 @@ class TrainConfig(ConfigBase):
             raise ConfigError("TrainConfig.warmup_fraction must be in [0, 1)")
         if self.keep_checkpoints < 1:
             raise ConfigError("TrainConfig.keep_checkpoints must be >= 1")
+        if not 0 <= self.average_last <= self.keep_checkpoints:
+            raise ConfigError(f"TrainConfig.average_last ({self.average_last}) must be in [0, keep_checkpoints "
+                              f"({self.keep_checkpoints})]: only kept checkpoints can be averaged; raise keep_checkpoints")
         if self.fail_at_step and not self.fail_marker:
             raise ConfigError("TrainConfig.fail_at_step (a test hook) needs fail_marker, a file path that "
                               "records the failure so the restarted run does not fail again")

@@ -12,6 +12,7 @@ disagree about when to stop.
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import sys
 import tempfile
@@ -33,7 +34,7 @@ from ds2ray.train.config import TrainJob
 from ds2ray.train.dataset import Batch, SpeechDataset, make_loader, prepare_utterances
 from ds2ray.train.gradsync import FlatGradients, broadcast_state, resolve_mode
 from ds2ray.train.greedy import decode_texts, dev_errors, dev_rates, dev_stats, greedy_collapse
-from ds2ray.train.metrics_log import MetricsLog, format_progress
+from ds2ray.train.metrics_log import MetricsLog, format_progress, run_dir
 from ds2ray.train.stream import StreamingTrainSet, make_stream_loader, stream_batch_size
 from ds2ray.train.session import LocalSession, RaySession, Session
 
@@ -59,6 +60,7 @@ class TrainState:
     global_step: int = 0
     elapsed_s: float = 0.0  # training time summed over restarts (drives --max-minutes)
     nonfinite_steps: int = 0
+    best_dev_cer: float | None = None  # the lowest dev CER reported so far (TrainConfig.keep_best)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainState":
@@ -232,6 +234,27 @@ def report_metrics(ctx: Context, metrics: dict[str, Any], *, checkpoint: bool) -
                             train_config=job.train.to_dict(), metrics=metrics)
             folder = tmp
         ctx.session.report(metrics, folder, name)
+
+
+#: Folder of the run (beside Ray's checkpoints) that holds the lowest-dev-CER checkpoint.
+BEST_DIR = "best"
+
+
+def _improves(metrics: dict[str, Any], best: float | None) -> bool:
+    cer = metrics.get("dev_cer")
+    return cer is not None and math.isfinite(cer) and (best is None or cer < best)
+
+
+def save_best(ctx: Context, metrics: dict[str, Any]) -> None:
+    """Rank 0 writes the model (no optimizer state: it is for use, not resume) to ``<run>/best``."""
+    job, state = ctx.job, ctx.state
+    if ctx.session.rank != 0:
+        return
+    folder = f"{run_dir(job.train.storage_path, job.train.run_name).rstrip('/')}/{BEST_DIR}"
+    metrics = {**metrics, "epoch": state.epoch, "step": state.global_step, "batch_in_epoch": state.batch_in_epoch}
+    save_checkpoint(folder, ctx.model, model_config=job.model, feature_config=job.features, vocab=job.vocab,
+                    normalizer=job.normalizer, train_config=job.train.to_dict(), metrics=metrics)
+    ctx.log(f"best dev CER so far ({metrics['dev_cer']:.4f} at step {state.global_step}): kept in {folder}")
 
 
 #: Step statistics all-reduced with (``flat``) or after (``ddp``) the gradients.
@@ -503,6 +526,9 @@ def run_training(job: TrainJob, session: Session) -> dict[str, Any]:
                     + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
             if logger is not None:
                 logger.epoch(state.global_step, {"epoch": epoch + 1, **metrics})
+            if cfg.keep_best and _improves(metrics, state.best_dev_cer):
+                state.best_dev_cer = float(metrics["dev_cer"])  # before the report: its checkpoint carries it
+                save_best(ctx, metrics)
             report_metrics(ctx, metrics, checkpoint=True)
             last = metrics
     finally:

@@ -6,7 +6,9 @@
   the newest checkpoint on its own; storage may be a local folder or an ``s3://`` URL
   (``AWS_ENDPOINT_URL`` selects an S3-compatible server).
 - ``FailureConfig(max_failures)``: a crashed worker group restarts from the last checkpoint.
-- ``CheckpointConfig(num_to_keep)``: the K newest checkpoints are kept.
+- ``CheckpointConfig(num_to_keep)``: the K newest checkpoints are kept; beside them ``<run>/best``
+  (``keep_best``: the lowest dev CER so far) and, at the end, ``<run>/averaged`` (``average_last``:
+  the mean of the newest N, :mod:`ds2ray.model.average`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class TrainResult:
     metrics: dict[str, Any]
     run_dir: str
     error: BaseException | None = None
+    best: str | None = None  # <run>/best: the lowest dev CER the loop saw (TrainConfig.keep_best)
+    averaged: str | None = None  # <run>/averaged: the mean of the newest kept checkpoints (average_last)
 
 
 def build_job(cfg: TrainConfig, model: ModelConfig, features: FeatureConfig, vocab: Vocabulary,
@@ -118,13 +122,40 @@ def run_train(job: TrainJob) -> TrainResult:
     except Exception as err:  # ray raises TrainingFailedError once max_failures is spent
         raise RuntimeError(f"training run {cfg.run_name!r} failed: {err}. Re-run the same command to resume "
                            "from its last checkpoint.") from err
-    checkpoint = result.checkpoint.path if result.checkpoint is not None else None
-    if checkpoint and fileio.is_url(cfg.storage_path) and "://" not in checkpoint:
-        checkpoint = f"{cfg.storage_path.split('://')[0]}://{checkpoint}"
+    checkpoint = _storage_path(result.checkpoint.path, cfg.storage_path) if result.checkpoint is not None else None
     folder = run_dir(cfg.storage_path, cfg.run_name)
+    best = averaged = None
     if result.error is None:
         _plot_curves(folder)
-    return TrainResult(checkpoint, dict(result.metrics or {}), folder, result.error)
+        best = _best_checkpoint(folder) if cfg.keep_best else None
+        kept = sorted(result.best_checkpoints or [], key=lambda cm: int(cm[1].get("step", 0)))
+        if cfg.average_last > 1 and len(kept) > 1:
+            from ds2ray.model.average import average_checkpoints
+
+            sources = [_storage_path(c.path, cfg.storage_path) for c, _ in kept[-cfg.average_last:]]
+            averaged = f"{folder.rstrip('/')}/{AVERAGED_DIR}"
+            average_checkpoints(sources, averaged)
+            log.info("averaged the last %d checkpoints into %s", len(sources), averaged)
+    return TrainResult(checkpoint, dict(result.metrics or {}), folder, result.error, best, averaged)
+
+
+#: Folder of the run that holds the average of its newest checkpoints (TrainConfig.average_last).
+AVERAGED_DIR = "averaged"
+
+
+def _storage_path(path: str, storage_path: str) -> str:
+    """A checkpoint path from Ray as ds2ray names it: with its ``s3://`` scheme for URL storage."""
+    if fileio.is_url(storage_path) and "://" not in path:
+        return f"{storage_path.split('://')[0]}://{path}"
+    return path
+
+
+def _best_checkpoint(folder: str) -> str | None:
+    from ds2ray.model.checkpoint import MODEL_FILE
+    from ds2ray.train.loop import BEST_DIR
+
+    best = f"{folder.rstrip('/')}/{BEST_DIR}"
+    return best if fileio.exists(f"{best}/{MODEL_FILE}") else None
 
 
 def _plot_curves(folder: str) -> None:
