@@ -177,7 +177,8 @@ def gru_layer(x: torch.Tensor, lengths: torch.Tensor, w_ih: torch.Tensor, b_ih: 
     dtype of the input projection's operands; the recurrence is float32 either way."""
     b, t, c = x.shape
     d, g, _ = w_ih.shape
-    gi = precision.mm(x.reshape(b * t, c), w_ih.reshape(d * g, c).t(), matmul_dtype)  # (B T, D G); + b_ih in the loop
+    w_in = precision.weight(w_ih, matmul_dtype).reshape(d * g, c).t()  # the cast kept across calls in inference
+    gi = precision.mm(x.reshape(b * t, c), w_in, matmul_dtype)  # (B T, D G); + b_ih in the loop
     gi = gi.view(b, t, d * g)
     if inference(x, w_ih, b_ih, w_hh, b_hh):
         cpp = _cpp(gi)

@@ -47,21 +47,47 @@ def lowp(x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
     return x if dtype is None or x.dtype == dtype else x.to(dtype)
 
 
+def weight(w: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """A weight as an operand at ``dtype``. Outside autograd (inference) the cast copy is kept on the
+    weight and reused until the weight changes (its version counter moves on any in-place write,
+    ``load_state_dict`` included), so serving does not re-cast ~4M weights on every forward."""
+    if dtype is None or w.dtype == dtype:
+        return w
+    if torch.is_grad_enabled() and w.requires_grad:
+        return w.to(dtype)  # training: the cast is part of the graph
+    version = _version(w)
+    cached = getattr(w, "_ds2ray_lowp", None)
+    if cached is not None and cached[0] == version and cached[1].dtype == dtype:
+        return cached[1]
+    cast = w.detach().to(dtype)
+    w._ds2ray_lowp = (version, cast)
+    return cast
+
+
+def _version(w: torch.Tensor) -> int:
+    """``w``'s in-place write counter; -1 for an inference-mode tensor, which keeps none (the ones
+    here are the GRU's stacked weights, rebuilt rather than written when the parameters change)."""
+    try:
+        return w._version
+    except RuntimeError:
+        return -1
+
+
 def conv2d(conv: nn.Conv2d, x: torch.Tensor, dtype: torch.dtype | None, padding=None) -> torch.Tensor:
     """``conv(x)`` (with ``padding`` instead of its own when given), operands at ``dtype``, result float32."""
     padding = conv.padding if padding is None else padding
     if dtype is None:
         return nn.functional.conv2d(x, conv.weight, conv.bias, conv.stride, padding)
-    bias = None if conv.bias is None else lowp(conv.bias, dtype)
-    return nn.functional.conv2d(lowp(x, dtype), lowp(conv.weight, dtype), bias, conv.stride, padding).float()
+    bias = None if conv.bias is None else weight(conv.bias, dtype)
+    return nn.functional.conv2d(lowp(x, dtype), weight(conv.weight, dtype), bias, conv.stride, padding).float()
 
 
 def linear(layer: nn.Linear, x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
     """``layer(x)``, operands at ``dtype``, result float32."""
     if dtype is None:
         return layer(x)
-    bias = None if layer.bias is None else lowp(layer.bias, dtype)
-    return nn.functional.linear(lowp(x, dtype), lowp(layer.weight, dtype), bias).float()
+    bias = None if layer.bias is None else weight(layer.bias, dtype)
+    return nn.functional.linear(lowp(x, dtype), weight(layer.weight, dtype), bias).float()
 
 
 def mm(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:

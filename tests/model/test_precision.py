@@ -82,3 +82,27 @@ def test_inference_loop_takes_bf16_projection():
         back = model.set_matmul_dtype(None)(feats, lengths)[0]
     assert torch.equal(back, ref)  # switching back is exact
     assert 1e-5 < ((got - ref).norm() / ref.norm()) < 0.03
+
+
+def test_inference_reuses_the_cast_weights_until_they_change():
+    """Serving casts each weight to bf16 once, not per forward; a changed weight is cast again."""
+    model = _model().eval().set_matmul_dtype(torch.bfloat16)
+    w = next(p for p in model.parameters() if p.dim() == 2)
+    with torch.no_grad():
+        first = precision.weight(w, torch.bfloat16)
+        assert precision.weight(w, torch.bfloat16) is first  # cached
+        w.mul_(2.0)  # an in-place write (load_state_dict copies in place too)
+        again = precision.weight(w, torch.bfloat16)
+    assert again is not first and torch.equal(again, (w.detach()).to(torch.bfloat16))
+    assert precision.weight(w, torch.bfloat16).grad_fn is not None  # with autograd: cast inside the graph
+    feats, lengths = _batch(model)
+    with torch.inference_mode():
+        a = model(feats, lengths)[0]
+        b = model(feats, lengths)[0]  # second call on the cached casts (stacked GRU weights included)
+    assert torch.equal(a, b)
+    model.load_state_dict(_model(seed=5).state_dict())
+    other = _model(seed=5).eval().set_matmul_dtype(torch.bfloat16)
+    with torch.inference_mode():
+        c = model(feats, lengths)[0]
+        fresh = other(feats, lengths)[0]
+    assert torch.equal(c, fresh)  # new weights, not the cached casts of the old ones
