@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ds2ray.config import MODEL_BACKENDS, PRECISIONS
 from ds2ray.transcribe import LONG_BATCH_SECONDS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", default="en", help="checkpoint or shipped model (default 'en')")
     p.add_argument("--decoder", choices=("greedy", "beam"), default=None,
                    help="default: the checkpoint's own (beam + LM for the shipped model)")
-    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    p.add_argument("--backend", choices=MODEL_BACKENDS, default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="torch backend's products (default auto, as `ds2ray transcribe --local`)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2: the whole machine)")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"the shared data folder (default {DEFAULT_DATA})")

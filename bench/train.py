@@ -59,6 +59,8 @@ import threading
 import time
 from pathlib import Path
 
+from ds2ray.config import PRECISIONS
+
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -341,7 +343,7 @@ def main() -> int:
                    help="half-width gradients in flat sync (not numerically neutral)")
     p.add_argument("--augment", default=None,
                    help="augmentation JSON for the training data (default none: the demo's VTLP costs ~nothing)")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="TrainConfig.precision of every configuration but the fp32 ones and 'before' (default auto)")
     p.add_argument("--rounds", type=int, default=1,
                    help="run the configurations this many times, interleaved, and combine (cancels the VM's drift)")

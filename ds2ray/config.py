@@ -9,6 +9,12 @@ from typing import Any, Mapping, TypeVar
 
 T = TypeVar("T", bound="ConfigBase")
 
+#: Arithmetic of the model's big matrix products (:mod:`ds2ray.model.precision`). The names live here,
+#: on the torch-free ground floor, so that every command line (the light clients too) offers the same.
+PRECISIONS = ("auto", "fp32", "bf16")
+#: What runs the acoustic model (:func:`ds2ray.inference.model.load_recognizer`); auto: onnx for a .onnx file.
+MODEL_BACKENDS = ("auto", "torch", "onnx")
+
 
 class ConfigError(ValueError):
     """A config field is missing, unknown or out of range."""

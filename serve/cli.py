@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ds2ray.config import MODEL_BACKENDS, PRECISIONS
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -83,9 +85,9 @@ def register(sub) -> None:
     p.add_argument("--max-segment-seconds", type=float, default=None,
                    help="uploads are cut at pauses; a segment reaching this length is cut at its quietest point "
                         "(default 20)")
-    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+    p.add_argument("--backend", choices=MODEL_BACKENDS, default="auto",
                    help="run the model with PyTorch or onnxruntime (default auto: onnx for a .onnx checkpoint)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="torch backend: operands of the model's big products (default auto: bf16 on a CPU with "
                         "native bf16, ~1.5x faster; fp32 elsewhere)")
     g = p.add_argument_group("streaming (WebSocket /stream, see serve/README.md)")

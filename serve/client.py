@@ -17,6 +17,8 @@ import argparse
 import os
 from typing import Any
 
+from ds2ray.config import MODEL_BACKENDS, PRECISIONS
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 #: file extension -> Content-Type sent with the raw bytes (the server sniffs the format anyway)
@@ -90,10 +92,10 @@ def add_local_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hotwords", default=None, metavar="'WORD,PHRASE:WEIGHT,...'",
                    help="words or phrases to favour in beam search, each with an optional weight (default 10); "
                         "sent with each request to a server, or used here with --local")
-    g.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+    g.add_argument("--backend", choices=MODEL_BACKENDS, default="auto",
                    help="with --local: run the model with PyTorch or onnxruntime (default auto: onnx for a .onnx "
                         "checkpoint)")
-    g.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    g.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="with --local, torch backend: operands of the model's big products (default auto: bf16 "
                         "on a CPU with native bf16, ~1.5x faster; fp32 elsewhere)")
 

@@ -11,6 +11,7 @@ import json
 import os
 
 from ds2ray.commands.common import add_manifest_args
+from ds2ray.config import MODEL_BACKENDS
 
 _DECODER_ALIASES = ("ctc_greedy", "ctc_beam_search")  # the seed's names: ds2ray.decode.options maps them
 
@@ -95,7 +96,7 @@ def register(sub) -> None:
     p.add_argument("--num-workers", "--trainer-count", "--trainer_count", dest="num_workers", type=int, default=2,
                    help="Ray actors running the acoustic model (default 2; 0 = in this process, no Ray)")
     p.add_argument("--use-gpu", action="store_true", help="one GPU per acoustic worker")
-    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+    p.add_argument("--backend", choices=MODEL_BACKENDS, default="auto",
                    help="run the acoustic model with torch, or with onnxruntime on a file from `ds2ray export` "
                         "(default auto: onnx when --checkpoint ends in .onnx)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

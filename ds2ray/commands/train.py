@@ -7,6 +7,7 @@ import json
 import os
 
 from ds2ray.commands.common import add_feature_args
+from ds2ray.config import PRECISIONS
 
 EPILOG = """\
 examples:
@@ -61,7 +62,7 @@ def register(sub) -> None:
     s.add_argument("--use-gpu", action="store_true", help="one GPU per worker, NCCL, bf16 autocast")
     s.add_argument("--loader-workers", type=int, default=None,
                    help="DataLoader processes per worker for audio + features + augmentation (default 1)")
-    s.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+    s.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="operands of the conv, GRU-input and output products: auto (default: bf16 on a CPU with "
                         "native bf16, bf16 autocast on GPU), fp32, bf16; weights and optimizer stay fp32")
     s.add_argument("--pin-cpus", action="store_true",

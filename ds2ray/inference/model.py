@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import torch
 
+from ds2ray.config import MODEL_BACKENDS
 from ds2ray.data.features import FeatureConfig, FeatureExtractor
 from ds2ray.data.normalizer import NormalizerStats
 from ds2ray.data.vocab import Vocabulary
@@ -92,7 +93,7 @@ class AcousticModel:
             results[i] = np.ascontiguousarray(logp[j, : int(out_lengths[j])], dtype=np.float32)
 
 
-BACKENDS = ("auto", "torch", "onnx")
+BACKENDS = MODEL_BACKENDS
 
 
 def resolve_backend(path: str, backend: str = "auto") -> str:

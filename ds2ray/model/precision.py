@@ -19,7 +19,7 @@ import functools
 import torch
 from torch import nn
 
-PRECISIONS = ("auto", "fp32", "bf16")
+from ds2ray.config import PRECISIONS
 
 
 @functools.lru_cache(maxsize=None)

@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ds2ray.config import ConfigBase, ConfigError
+from ds2ray.config import PRECISIONS, ConfigBase, ConfigError
 from ds2ray.data.features import FeatureConfig
 from ds2ray.data.normalizer import NormalizerStats
 from ds2ray.data.vocab import Vocabulary
 from ds2ray.model.config import ModelConfig
-from ds2ray.model.precision import PRECISIONS
 from ds2ray.train.gradsync import GRAD_COMPRESSIONS, GRAD_SYNC_MODES, GRAD_TRANSPORTS
 
 LR_SCHEDULES = ("cosine", "exponential")
