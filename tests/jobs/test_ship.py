@@ -92,6 +92,26 @@ def test_ships_once_refuses_no_better_and_adds_up_hours(experiment, tmp_path):
     assert card["training"]["audio_hours_seen"] == pytest.approx(2.0)
 
 
+def test_a_selected_earlier_checkpoint_counts_only_the_steps_behind_it(experiment, tmp_path):
+    from ds2ray.model.checkpoint import load_checkpoint, save_checkpoint
+    from ds2ray.model.deepspeech2 import DeepSpeech2
+
+    exp, shared = experiment
+    trained = load_checkpoint(exp.checkpoint())
+    model = DeepSpeech2(trained.model_config)
+    model.load_state_dict(trained.model_state)
+    best = tmp_path / "best"  # the run's lowest-dev-CER checkpoint, from step 50 of its 100
+    save_checkpoint(str(best), model, model_config=trained.model_config, feature_config=trained.feature_config,
+                    vocab=trained.vocab, normalizer=trained.normalizer, metrics={"step": 50})
+    info = json.loads(exp.train_json.read_text())
+    exp.train_json.write_text(json.dumps({**info, "checkpoint": str(best), "selected": "best"}))
+    ship_stage.ship(exp, "en", 0, True, str(shared), out_root=tmp_path / "store", measure_sets=("pocketsphinx",))
+    training = json.loads((tmp_path / "store" / "en" / "card.json").read_text())["training"]
+    assert training["steps"] == 50 and training["cpu_hours"] == pytest.approx(900 * 2 / 3600)
+    assert training["audio_hours_seen"] == pytest.approx(0.5)
+    assert training["runs"][-1]["checkpoint"] == "best"
+
+
 def test_missing_inputs_are_named(tmp_path):
     recipe = RecipeConfig.load(REPO / "jobs" / "english" / "config.yaml")
     with pytest.raises(FileNotFoundError, match="train stage"):
