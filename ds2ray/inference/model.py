@@ -93,13 +93,10 @@ class AcousticModel:
             results[i] = np.ascontiguousarray(logp[j, : int(out_lengths[j])], dtype=np.float32)
 
 
-BACKENDS = MODEL_BACKENDS
-
-
 def resolve_backend(path: str, backend: str = "auto") -> str:
     """``"torch"`` or ``"onnx"`` for ``path``: ``"auto"`` picks onnx for a ``.onnx`` file, else torch."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    if backend not in MODEL_BACKENDS:
+        raise ValueError(f"backend {backend!r} is not one of {', '.join(MODEL_BACKENDS)}")
     if backend == "auto":
         return "onnx" if str(path).lower().endswith(".onnx") else "torch"
     return backend

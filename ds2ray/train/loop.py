@@ -223,17 +223,28 @@ def _train_state_payload(ctx: Context) -> dict[str, Any]:
 
 def report_metrics(ctx: Context, metrics: dict[str, Any], *, checkpoint: bool) -> None:
     """Report to Ray (a barrier for all ranks); rank 0 writes the checkpoint and the logs."""
-    job, state = ctx.job, ctx.state
-    metrics = {**metrics, "epoch": state.epoch, "step": state.global_step, "batch_in_epoch": state.batch_in_epoch}
+    state = ctx.state
+    metrics = _positioned(ctx, metrics)
     name = f"checkpoint_e{state.epoch:03d}_b{state.batch_in_epoch:06d}_s{state.global_step:08d}"
     with tempfile.TemporaryDirectory(prefix="ds2ray_ckpt_") as tmp:
         folder = None
         if checkpoint and ctx.session.rank == 0:
-            save_checkpoint(tmp, ctx.model, model_config=job.model, feature_config=job.features, vocab=job.vocab,
-                            normalizer=job.normalizer, train_state=_train_state_payload(ctx),
-                            train_config=job.train.to_dict(), metrics=metrics)
+            _save_model(ctx, tmp, metrics, train_state=_train_state_payload(ctx))
             folder = tmp
         ctx.session.report(metrics, folder, name)
+
+
+def _positioned(ctx: Context, metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` with where the run stands: epoch, global step, batch in the epoch."""
+    state = ctx.state
+    return {**metrics, "epoch": state.epoch, "step": state.global_step, "batch_in_epoch": state.batch_in_epoch}
+
+
+def _save_model(ctx: Context, folder: str, metrics: dict[str, Any], train_state: dict[str, Any] | None = None) -> None:
+    job = ctx.job
+    save_checkpoint(folder, ctx.model, model_config=job.model, feature_config=job.features, vocab=job.vocab,
+                    normalizer=job.normalizer, train_state=train_state, train_config=job.train.to_dict(),
+                    metrics=metrics)
 
 
 #: Folder of the run (beside Ray's checkpoints) that holds the lowest-dev-CER checkpoint.
@@ -247,14 +258,12 @@ def _improves(metrics: dict[str, Any], best: float | None) -> bool:
 
 def save_best(ctx: Context, metrics: dict[str, Any]) -> None:
     """Rank 0 writes the model (no optimizer state: it is for use, not resume) to ``<run>/best``."""
-    job, state = ctx.job, ctx.state
     if ctx.session.rank != 0:
         return
-    folder = f"{run_dir(job.train.storage_path, job.train.run_name).rstrip('/')}/{BEST_DIR}"
-    metrics = {**metrics, "epoch": state.epoch, "step": state.global_step, "batch_in_epoch": state.batch_in_epoch}
-    save_checkpoint(folder, ctx.model, model_config=job.model, feature_config=job.features, vocab=job.vocab,
-                    normalizer=job.normalizer, train_config=job.train.to_dict(), metrics=metrics)
-    ctx.log(f"best dev CER so far ({metrics['dev_cer']:.4f} at step {state.global_step}): kept in {folder}")
+    cfg = ctx.job.train
+    folder = f"{run_dir(cfg.storage_path, cfg.run_name).rstrip('/')}/{BEST_DIR}"
+    _save_model(ctx, folder, _positioned(ctx, metrics))
+    ctx.log(f"best dev CER so far ({metrics['dev_cer']:.4f} at step {ctx.state.global_step}): kept in {folder}")
 
 
 #: Step statistics all-reduced with (``flat``) or after (``ddp``) the gradients.
