@@ -39,11 +39,11 @@ apt:
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	@echo "== creating $(VENV) and installing ds2ray[dev]"
+	@echo "== creating $(VENV) and installing ds2ray[dev,tts]"
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip setuptools wheel
 	@$(PY) -m pip install -q torch==2.13.0
-	@$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -m pip install -q -e '.[dev,tts]'
 	@touch $@
 
 # KenLM's lmplz and build_binary are in no Debian or PyPI package: build them from the kenlm sdist

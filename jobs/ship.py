@@ -38,6 +38,7 @@ LICENCES = {
     "synth:espeak": "generated with espeak-ng (GPL-3+; its output is unrestricted)",
     "synth:flite": "generated with flite and its CMU voices (BSD-style)",
     "synth:festival": "generated with festival and festvox kal/ked/slt voices (CSTR/CMU free licences)",
+    "synth:piper": "generated with piper-tts (GPL-3+; its output is unrestricted) and the en_US joe voice (CC0)",
 }
 LM_SOURCE = ("built-in sentences, WordNet examples, GCIDE quotations, World English Bible, fortunes-min, "
              "speechocean762 train transcripts; every dev/test sentence removed")
@@ -47,7 +48,7 @@ MEASURE_SETS = ("pocketsphinx", "speechbrain", "an4", "alsa_sounds", "speechocea
 WEAKNESSES = [
     "Trained on about 3 hours of real speech (speechocean762 train, FSDD, Speech Commands): real accents, "
     "microphones and rooms beyond those are covered only by augmentation.",
-    "Most training audio is synthetic (espeak-ng, flite, festival), read at an even pace: fast, "
+    "Most training audio is synthetic (espeak-ng, flite, festival, one neural piper voice), read at an even pace: fast, "
     "spontaneous or overlapping speech is far outside what it has heard.",
     "Small CPU model (3.9M parameters, 3 x bi-GRU 256) trained for hours, not weeks: expect high WER on "
     "open-vocabulary speech; the 4-gram LM does much of the work.",

@@ -70,7 +70,8 @@ class EnglishOptions(CorpusOptions):
     synth_hours: float = option(12.0, "hours of synthetic speech (0: none)")
     synth_utterances: int = option(0, "an exact number of synthetic utterances instead of --synth-hours "
                                       "(0: use the hours)")
-    synth_engines: str = option("espeak,flite,festival", "TTS engines, each an equal share of the synthetic utterances")
+    synth_engines: str = option("espeak,flite,festival,piper",
+                                "TTS engines, each an equal share of the synthetic utterances")
     text_sources: str = option("builtin,wordnet,gcide,web,fortunes",
                                "text sources of ds2ray.data.english_text (first listed wins a duplicate)")
     synth_sentences_per_source: int = option(

