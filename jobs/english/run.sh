@@ -2,7 +2,7 @@
 # english: every English speech source this machine reaches with nothing downloaded at run time.
 # Train: speechocean762's training half (2,500 read sentences, non-native speakers), FSDD (3,000
 # digits), speech_commands (300 words), all from ../shared/data (or --data DIR), plus synthetic speech
-# (data.options.synth_hours, default 12 h) from every free English voice of espeak-ng, flite and festival,
+# (data.options.synth_hours, default 12 h) from every free English voice of espeak-ng, flite, festival and piper,
 # an equal share per engine, reading sentences of WordNet, GCIDE, the World English Bible, fortunes and
 # ds2ray's own list. Dev: speechocean762's test half minus the test subset (2,000 utterances). Test
 # (each scored on its own): speechocean762 test lines 1, 6, 11, ... (500), an4, pocketsphinx,
