@@ -28,8 +28,8 @@ import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from importlib import resources
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -277,6 +277,10 @@ class _FestivalSession:
                 self.proc.kill()
 
 
+PIPER_HINT = ("pip install 'ds2ray[tts]', or voice files (NAME.onnx + NAME.onnx.json) in a folder named by "
+              "$DS2RAY_PIPER_VOICES")
+
+
 class PiperEngine(TTSEngine):
     """piper's neural (VITS) English voices, run in-process with onnxruntime on one thread each.
 
@@ -299,7 +303,7 @@ class PiperEngine(TTSEngine):
 
     def __init__(self) -> None:
         self._models: dict[str, Any] = {}  # voice stem -> loaded PiperVoice
-        self._paths: dict[str, Path] = {}  # voice stem -> its .onnx
+        self._paths: dict[str, tuple[Path, dict]] = {}  # voice stem -> its .onnx and config
         self._lock = threading.RLock()  # espeak-ng's phonemizer inside piper is not thread-safe
 
     @classmethod
@@ -307,8 +311,8 @@ class PiperEngine(TTSEngine):
         return importlib.util.find_spec("piper") is not None and bool(cls._voice_files())
 
     @classmethod
-    def _voice_files(cls) -> list[Path]:
-        """Every English piper voice (``.onnx`` beside its ``.onnx.json``) that is installed."""
+    def _voice_files(cls) -> list[tuple[Path, dict]]:
+        """Every English piper voice installed: its ``.onnx`` and the parsed ``.onnx.json`` beside it."""
         roots: list[Path] = []
         for package in cls.VOICE_PACKAGES:
             if importlib.util.find_spec(package) is not None:
@@ -317,18 +321,18 @@ class PiperEngine(TTSEngine):
         found = []
         for root in roots:
             for model in sorted(root.rglob("*.onnx")):
-                config = model.with_name(model.name + ".json")
-                if config.is_file() and _piper_language(config).startswith("en"):
-                    found.append(model)
+                config = _read_json(model.with_name(model.name + ".json"))
+                language = (config.get("language", {}).get("code") or config.get("espeak", {}).get("voice") or "")
+                if str(language).lower().startswith("en"):
+                    found.append((model, config))
         return found
 
     def voices(self) -> list[Voice]:
         voices = []
-        for model in self._voice_files():
-            config = json.loads(model.with_name(model.name + ".json").read_text(encoding="utf-8"))
+        for model, config in self._voice_files():
             speakers = int(config.get("num_speakers", 1))
             stem = model.name[: -len(".onnx")]
-            self._paths.setdefault(stem, model)  # the first folder that has a voice wins
+            self._paths.setdefault(stem, (model, config))  # the first folder that has a voice wins
             if speakers <= 1:
                 voices.append(Voice(self.name, stem, f"piper-{stem}"))
             else:
@@ -345,13 +349,11 @@ class PiperEngine(TTSEngine):
                 if stem not in self._paths:
                     self.voices()
                 if stem not in self._paths:
-                    raise TTSError(f"no piper voice {stem!r} installed (pip install 'ds2ray[tts]', or put "
-                                   f"{stem}.onnx and {stem}.onnx.json in a folder named in ${self.VOICES_ENV})")
-                path = self._paths[stem]
+                    raise TTSError(f"no piper voice {stem!r} installed ({PIPER_HINT})")
+                path, config = self._paths[stem]
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = 1  # the corpus builder runs one synthesis per worker thread
                 options.inter_op_num_threads = 1
-                config = json.loads(path.with_name(path.name + ".json").read_text(encoding="utf-8"))
                 session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
                 self._models[stem] = PiperVoice(config=PiperConfig.from_dict(config), session=session)
             return self._models[stem]
@@ -370,7 +372,6 @@ class PiperEngine(TTSEngine):
         with self._lock:
             sentences = model.phonemize(text)
         chunks = [model.phoneme_ids_to_audio(model.phonemes_to_ids(p), config) for p in sentences if p]
-        chunks = [c[0] if isinstance(c, tuple) else c for c in chunks]
         if not chunks or not sum(c.size for c in chunks):
             raise TTSError(f"piper voice {stem} produced no audio for {text[:60]!r}")
         audio = np.concatenate([np.asarray(c, dtype=np.float32).reshape(-1) for c in chunks])
@@ -381,12 +382,13 @@ class PiperEngine(TTSEngine):
         return audio, rate
 
 
-def _piper_language(config: Path) -> str:
+def _read_json(path: Path) -> dict:
+    """The JSON object in ``path``; ``{}`` when it is missing or unreadable (a voice without its config)."""
     try:
-        data = json.loads(config.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return ""
-    return str(data.get("language", {}).get("code") or data.get("espeak", {}).get("voice") or "").lower()
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def get_engine(name: str, **options) -> TTSEngine:
@@ -397,7 +399,7 @@ def get_engine(name: str, **options) -> TTSEngine:
     if not cls.available():
         hints = {"espeak": "apt-get install espeak-ng", "flite": "apt-get install flite",
                  "festival": "apt-get install festival",
-                 "piper": f"pip install 'ds2ray[tts]', or voice files in a folder named by ${PiperEngine.VOICES_ENV}"}
+                 "piper": PIPER_HINT}
         how = hints.get(name, f"install {cls.binary}")
         raise TTSError(f"TTS engine {name!r} needs `{cls.binary}`; install it ({how})")
     return cls(**options)
