@@ -10,7 +10,7 @@ KENLM_VERSION ?= 0.3.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # TTS voices (festival + its free English voices) and free English text (jobs/english) come from
 # Debian main too: see ds2ray/data/english_text.py and ds2ray/data/corpora/tts.py for the licences.
-APT_PACKAGES := espeak-ng sox libsox-fmt-all flite chromium cmake build-essential ninja-build \
+APT_PACKAGES := espeak-ng sox libsox-fmt-all libopus0 flite chromium cmake build-essential ninja-build \
 	libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev \
 	zlib1g-dev libbz2-dev liblzma-dev \
 	festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \

@@ -1,6 +1,7 @@
 """Augmentation cost per utterance, single thread: the seed's example chain, a heavy chain (all six
 waveform augmentors, every one firing), each augmentor alone, the real-world augmentors
-(colored_noise, reverb, telephone, codec) alone and in the English recipe's chain, and
+(colored_noise, reverb, telephone, codec) alone and in the English recipe's chain, the Opus
+round trip through libsndfile's Ogg/Opus (the path before session 16) against libopus directly, and
 SpecAugment, in one run.
 
 Target (issue 4): the seed's example chain at >= 200x real time per core, so augmentation never
@@ -154,6 +155,43 @@ def time_features(utterances: list[np.ndarray], config: list[dict] | None) -> tu
     return time.perf_counter() - start, time.process_time() - cpu
 
 
+def time_opus_paths(utterances: list[np.ndarray]) -> list[dict]:
+    """The Opus round trip at the English recipe's levels (0.5-0.95, drawn per utterance): through
+    libsndfile's Ogg/Opus (always complexity 10; the codec path before session 16), through libopus
+    at complexity 10 and at the default draw 0-10, and MP3 VBR for reference. Each row is timed
+    round trip + alignment, the way ``codec`` does it."""
+    from ds2ray.augment.codec import CODECS, codec_delay, encode_decode
+    from ds2ray.augment.opus import opus_bitrate, opus_round_trip
+    from ds2ray.augment.waveform import fit_length
+
+    rng = np.random.default_rng(3)
+    levels = [round(float(v) / 0.05) * 0.05 for v in rng.uniform(0.5, 0.95, len(utterances))]
+    complexities = [int(c) for c in rng.integers(0, 11, len(utterances))]
+
+    def libsndfile_opus(x, level, _):
+        y = encode_decode(x, SR, CODECS["opus"], level, None)
+        delay = codec_delay("opus", SR, level, None)
+        return fit_length(y[delay:] if delay >= 0 else np.pad(y, (-delay, 0)), len(x))
+
+    paths = {
+        "opus: libsndfile Ogg/Opus (before; complexity 10)": libsndfile_opus,
+        "opus: libopus, complexity 10": lambda x, level, _: opus_round_trip(x, SR, opus_bitrate(level), 10),
+        "opus: libopus, complexity 0-10 (the default)": lambda x, level, c: opus_round_trip(
+            x, SR, opus_bitrate(level), c),
+        "mp3 VBR (reference)": lambda x, level, _: encode_decode(x, SR, CODECS["mp3"], level, "VARIABLE"),
+    }
+    rows = []
+    for name, path in paths.items():
+        for level in sorted(set(levels)):  # warm the per-level delay cache, as a long run has
+            path(utterances[0][:SR], level, 10)
+        start, cpu = time.perf_counter(), time.process_time()
+        for x, level, complexity in zip(utterances, levels, complexities):
+            path(x, level, complexity)
+        rows.append({"chain": name, "stage": "codec", "wall_s": time.perf_counter() - start,
+                     "cpu_s": time.process_time() - cpu})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--utterances", type=int, default=24, help="utterances per chain (2-16 s each)")
@@ -173,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, config in chains(noise, impulse).items():
             wall, cpu = time_waveform(config, utterances)
             rows.append({"chain": name, "stage": "waveform", "config": config, "wall_s": wall, "cpu_s": cpu})
+    rows.extend(time_opus_paths(utterances))
     for name, config in FEATURE_CHAINS.items():
         wall, cpu = time_features(utterances, config)
         rows.append({"chain": name, "stage": "features", "wall_s": wall, "cpu_s": cpu})
@@ -190,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['x_realtime_wall']:>8.0f}")
     print(f"reverb bank: {bank_rooms} simulated rooms in {bank_cpu:.1f} s CPU ({bank_wall:.1f} s wall), "
           "once per process")
+    before = next(row for row in rows if row["chain"].startswith("opus: libsndfile"))
+    for row in rows:
+        if row["stage"] == "codec":
+            row["speedup_vs_libsndfile_opus"] = before["cpu_s"] / row["cpu_s"]
+            print(f"  {row['chain']}: {row['speedup_vs_libsndfile_opus']:.2f}x the libsndfile Opus path")
     seed_row = rows[0]
     met = seed_row["x_realtime"] >= TARGET_X_REALTIME
     print(f"target: seed example chain >= {TARGET_X_REALTIME:.0f}x real time per core: "

@@ -1,21 +1,24 @@
-"""``codec``: a lossy codec round trip (MP3, Opus, Vorbis) in memory through soundfile/libsndfile.
+"""``codec``: a lossy codec round trip (MP3, Opus, Vorbis) in memory.
 
 Per utterance a format is drawn from ``formats`` and a compression level uniformly from
 [min_compression_level, max_compression_level] (soundfile's ``compression_level``: 0 is the
-highest bitrate, 1 the lowest; the draw is rounded to steps of :data:`LEVEL_STEP`). The audio is
-encoded into an ``io.BytesIO`` and decoded back. Rough bitrates for 16 kHz mono speech with
+highest bitrate, 1 the lowest; the draw is rounded to steps of :data:`LEVEL_STEP`). MP3 and Vorbis
+are encoded by soundfile/libsndfile into an ``io.BytesIO`` and decoded back; Opus goes straight
+through libopus (:mod:`ds2ray.augment.opus`) at the same bitrate libsndfile would use, with the
+encoder complexity drawn from [min_opus_complexity, max_opus_complexity] (libsndfile always uses
+10, the slowest: ~3x the CPU of complexity 5). Rough bitrates for 16 kHz mono speech with
 libsndfile 1.2 (soundfile 0.13/0.14 wheels)::
 
     level        0.0     0.5     0.8     0.9     0.95
     mp3 VBR    ~50     ~30     ~26     ~25     ~23  kbit/s
     mp3 CBR   ~165     ~83     ~41     ~25     ~16
-    opus      ~260    ~135      -      ~33     ~20   (0.98: ~12)
+    opus      ~256    ~131     ~56     ~31     ~18   (0.98: ~11; packets, no Ogg)
     vorbis     ~72     ~45      -      ~33      -
 
 Alignment: encoders add a delay (LAME: 1105 samples) that decoders remove only when the stream
-says so (libsndfile honours LAME's gapless header and Opus's pre-skip, but e.g. low-bitrate CBR
-MP3 keeps the delay). The delay is therefore measured once per process for each (format,
-rate, level, mode) by encoding a noise burst and locating the cross-correlation peak
+says so (libsndfile honours LAME's gapless header, but e.g. low-bitrate CBR MP3 keeps the delay).
+For MP3 and Vorbis the delay is therefore measured once per process for each (format, rate,
+level, mode) by encoding a noise burst and locating the cross-correlation peak
 (:func:`codec_delay`), then removed; the output is cut or zero-padded to the input length, so
 labels stay aligned. Peaks above :data:`MAX_PEAK` are scaled down before encoding and back up
 after (the encoders clip at full scale). Sample rates a codec does not take (Opus: 8, 12, 16, 24
@@ -32,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ds2ray.augment.base import WaveformAugmentor, check_range
+from ds2ray.augment.opus import MAX_COMPLEXITY, OPUS_RATES, opus_bitrate, opus_round_trip
 from ds2ray.augment.waveform import fit_length, resample
 
 
@@ -46,7 +50,7 @@ class CodecFormat:
 
 CODECS: dict[str, CodecFormat] = {
     "mp3": CodecFormat("MP3", "MPEG_LAYER_III", (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)),
-    "opus": CodecFormat("OGG", "OPUS", (8000, 12000, 16000, 24000, 48000)),
+    "opus": CodecFormat("OGG", "OPUS", OPUS_RATES),  # written by libopus itself, not soundfile
     "vorbis": CodecFormat("OGG", "VORBIS", None),
 }
 #: soundfile's bitrate modes; libsndfile applies them to MP3 only.
@@ -99,7 +103,7 @@ def codec_delay(name: str, sample_rate: int, level: float, bitrate_mode: str | N
 
 
 def codec_round_trip(audio: np.ndarray, sample_rate: int, name: str, level: float,
-                     bitrate_mode: str | None = None) -> np.ndarray:
+                     bitrate_mode: str | None = None, opus_complexity: int = MAX_COMPLEXITY) -> np.ndarray:
     """(N,) or (C, N) audio through codec ``name`` and back: same shape, dtype and alignment."""
     codec = CODECS[name]
     n = audio.shape[-1]
@@ -111,13 +115,16 @@ def codec_round_trip(audio: np.ndarray, sample_rate: int, name: str, level: floa
     if rate != sample_rate:
         x = resample(x, sample_rate, rate)
     length = x.shape[-1]
-    y = encode_decode(x, rate, codec, level, bitrate_mode)
-    delay = codec_delay(name, rate, level, bitrate_mode)
-    if delay > 0:
-        y = y[..., delay:]
-    elif delay < 0:
-        y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(-delay, 0)])
-    y = fit_length(y, length)
+    if name == "opus":
+        y = opus_round_trip(x, rate, opus_bitrate(level, 1 if x.ndim == 1 else x.shape[0]), opus_complexity)
+    else:
+        y = encode_decode(x, rate, codec, level, bitrate_mode)
+        delay = codec_delay(name, rate, level, bitrate_mode)
+        if delay > 0:
+            y = y[..., delay:]
+        elif delay < 0:
+            y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(-delay, 0)])
+        y = fit_length(y, length)
     if rate != sample_rate:
         y = fit_length(resample(y, rate, sample_rate), n)
     return np.ascontiguousarray(y * scale, dtype=audio.dtype)
@@ -126,13 +133,17 @@ def codec_round_trip(audio: np.ndarray, sample_rate: int, name: str, level: floa
 @dataclass(frozen=True)
 class CodecAugmentor(WaveformAugmentor, name="codec"):
     """Round trip through a lossy codec drawn from ``formats`` (mp3, opus, vorbis) at a
-    compression level drawn from [min_compression_level, max_compression_level]."""
+    compression level drawn from [min_compression_level, max_compression_level]; Opus at an encoder
+    complexity drawn from [min_opus_complexity, max_opus_complexity]."""
 
     formats: tuple[str, ...] = ("mp3", "opus")
     min_compression_level: float = 0.5
     max_compression_level: float = 0.95
     #: MP3 only: CONSTANT, AVERAGE or VARIABLE (soundfile's bitrate_mode).
     mp3_bitrate_mode: str = "VARIABLE"
+    #: Opus only: libopus's speed/quality trade-off, 0 (fastest) to 10 (libsndfile's fixed choice).
+    min_opus_complexity: int = 0
+    max_opus_complexity: int = 10
 
     def __post_init__(self) -> None:
         if isinstance(self.formats, str) or not self.formats:
@@ -143,6 +154,8 @@ class CodecAugmentor(WaveformAugmentor, name="codec"):
         object.__setattr__(self, "formats", tuple(self.formats))
         check_range("codec", self.min_compression_level, self.max_compression_level, "min_compression_level",
                     "max_compression_level", minimum=0.0, maximum=MAX_LEVEL)
+        check_range("codec", self.min_opus_complexity, self.max_opus_complexity, "min_opus_complexity",
+                    "max_opus_complexity", minimum=0, maximum=MAX_COMPLEXITY)
         if self.mp3_bitrate_mode not in BITRATE_MODES:
             raise ValueError(f"mp3_bitrate_mode must be one of {', '.join(BITRATE_MODES)}, "
                              f"got {self.mp3_bitrate_mode!r}")
@@ -151,10 +164,14 @@ class CodecAugmentor(WaveformAugmentor, name="codec"):
         name = self.formats[int(rng.integers(len(self.formats)))]
         level = round(float(rng.uniform(self.min_compression_level, self.max_compression_level)) / LEVEL_STEP)
         level = min(max(level * LEVEL_STEP, self.min_compression_level), self.max_compression_level)
-        return {"format": name, "compression_level": round(level, 4)}
+        choice: dict[str, Any] = {"format": name, "compression_level": round(level, 4)}
+        if name == "opus":
+            choice["opus_complexity"] = int(rng.integers(self.min_opus_complexity, self.max_opus_complexity + 1))
+        return choice
 
-    def apply(self, audio: np.ndarray, sample_rate: int, *, format: str, compression_level: float) -> np.ndarray:
+    def apply(self, audio: np.ndarray, sample_rate: int, *, format: str, compression_level: float,
+              opus_complexity: int = MAX_COMPLEXITY) -> np.ndarray:
         if audio.shape[-1] == 0:
             return audio.copy()
         mode = self.mp3_bitrate_mode if format == "mp3" else None
-        return codec_round_trip(audio, sample_rate, format, compression_level, mode)
+        return codec_round_trip(audio, sample_rate, format, compression_level, mode, opus_complexity)

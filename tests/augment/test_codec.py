@@ -89,6 +89,17 @@ def test_format_and_level_are_drawn_from_the_config_and_reproducible():
     assert seen == {"mp3", "opus"} and len(levels) >= 4
 
 
+def test_opus_complexity_is_drawn_from_its_range():
+    pipe = AugmentPipeline.from_config(codec(formats=["opus"], min_opus_complexity=2, max_opus_complexity=4))
+    x = speechlike(0.3, seed=5)
+    drawn = set()
+    for i in range(30):
+        trace: list = []
+        pipe.process_waveform(x, SR, AugmentPipeline.rng_for(2, 0, i), trace)
+        drawn.add(trace[0].choice["opus_complexity"])
+    assert drawn == {2, 3, 4}
+
+
 @pytest.mark.parametrize("params,message", [
     ({"formats": ["mp3", "aac"]}, "formats: unknown codec 'aac'; expected some of mp3, opus, vorbis"),
     ({"formats": "mp3"}, "parameter 'formats' must be a non-empty list, got 'mp3'"),
@@ -97,6 +108,8 @@ def test_format_and_level_are_drawn_from_the_config_and_reproducible():
      "min_compression_level=0.9 is greater than max_compression_level=0.5"),
     ({"mp3_bitrate_mode": "CBR"}, "mp3_bitrate_mode must be one of CONSTANT, AVERAGE, VARIABLE, got 'CBR'"),
     ({"bitrate": 64}, "unknown parameter 'bitrate'"),
+    ({"max_opus_complexity": 11}, "max_opus_complexity=11 is above the allowed maximum 10"),
+    ({"min_opus_complexity": 6, "max_opus_complexity": 2}, "min_opus_complexity=6 is greater than max_opus_complexity=2"),
 ])
 def test_bad_params_name_the_field(params, message):
     with pytest.raises(AugmentConfigError) as err:
