@@ -52,7 +52,8 @@ def opus_bitrate(level: float, channels: int = 1) -> int:
 
 def opus_round_trip(audio: np.ndarray, sample_rate: int, bitrate: int, complexity: int) -> np.ndarray:
     """(N,) or (C, N) float audio at one of :data:`OPUS_RATES` through an Opus encoder and decoder:
-    float64, same shape, lookahead removed. Samples must lie within [-1, 1] (the caller scales)."""
+    float64, same shape, lookahead removed. Samples must lie within [-1, 1] (the caller scales).
+    ``bitrate`` is for all channels together; more than two are coded as separate mono streams."""
     if sample_rate not in OPUS_RATES:
         raise ValueError(f"opus encodes at {OPUS_RATES} Hz, got {sample_rate}")
     if not 0 <= complexity <= MAX_COMPLEXITY:
@@ -60,6 +61,9 @@ def opus_round_trip(audio: np.ndarray, sample_rate: int, bitrate: int, complexit
     opuslib = _opuslib()
     x = np.atleast_2d(audio)
     channels, n = x.shape
+    if channels > 2:  # one Opus stream takes mono or stereo: code the channels one by one
+        per_channel = int(round(bitrate / channels))
+        return np.stack([opus_round_trip(channel, sample_rate, per_channel, complexity) for channel in x])
     encoder = opuslib.Encoder(sample_rate, channels, opuslib.APPLICATION_AUDIO)
     encoder.bitrate = int(bitrate)
     encoder.complexity = int(complexity)

@@ -72,6 +72,11 @@ def test_lookahead_is_removed_at_every_rate_and_for_stereo():
     y = opus_round_trip(stereo, SR, opus_bitrate(0.5, 2), 5)
     assert y.shape == stereo.shape and abs(lag_of(stereo[0], y[0])) <= 1
     assert min(np.corrcoef(stereo[i], y[i])[0, 1] for i in range(2)) > 0.9
+    four = np.stack([speechlike(1.0, seed=20 + i) * (0.2 + 0.2 * i) for i in range(4)])
+    y = opus_round_trip(four, SR, opus_bitrate(0.5, 4), 5)
+    assert y.shape == four.shape
+    for i in range(4):
+        assert abs(lag_of(four[i], y[i])) <= 1 and np.corrcoef(four[i], y[i])[0, 1] > 0.9
 
 
 def test_bad_arguments_are_named():
