@@ -160,25 +160,19 @@ def time_opus_paths(utterances: list[np.ndarray]) -> list[dict]:
     libsndfile's Ogg/Opus (always complexity 10; the codec path before session 16), through libopus
     at complexity 10 and at the default draw 0-10, and MP3 VBR for reference. Each row is timed
     round trip + alignment, the way ``codec`` does it."""
-    from ds2ray.augment.codec import CODECS, codec_delay, encode_decode
+    from ds2ray.augment.codec import soundfile_round_trip
     from ds2ray.augment.opus import opus_bitrate, opus_round_trip
-    from ds2ray.augment.waveform import fit_length
 
     rng = np.random.default_rng(3)
     levels = [round(float(v) / 0.05) * 0.05 for v in rng.uniform(0.5, 0.95, len(utterances))]
     complexities = [int(c) for c in rng.integers(0, 11, len(utterances))]
-
-    def libsndfile_opus(x, level, _):
-        y = encode_decode(x, SR, CODECS["opus"], level, None)
-        delay = codec_delay("opus", SR, level, None)
-        return fit_length(y[delay:] if delay >= 0 else np.pad(y, (-delay, 0)), len(x))
-
     paths = {
-        "opus: libsndfile Ogg/Opus (before; complexity 10)": libsndfile_opus,
+        "opus: libsndfile Ogg/Opus (before; complexity 10)": lambda x, level, _: soundfile_round_trip(
+            x, SR, "opus", level, None),
         "opus: libopus, complexity 10": lambda x, level, _: opus_round_trip(x, SR, opus_bitrate(level), 10),
         "opus: libopus, complexity 0-10 (the default)": lambda x, level, c: opus_round_trip(
             x, SR, opus_bitrate(level), c),
-        "mp3 VBR (reference)": lambda x, level, _: encode_decode(x, SR, CODECS["mp3"], level, "VARIABLE"),
+        "mp3 VBR (reference)": lambda x, level, _: soundfile_round_trip(x, SR, "mp3", level, "VARIABLE"),
     }
     rows = []
     for name, path in paths.items():

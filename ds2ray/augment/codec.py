@@ -50,7 +50,8 @@ class CodecFormat:
 
 CODECS: dict[str, CodecFormat] = {
     "mp3": CodecFormat("MP3", "MPEG_LAYER_III", (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)),
-    "opus": CodecFormat("OGG", "OPUS", OPUS_RATES),  # written by libopus itself, not soundfile
+    # the augmentation codes Opus through libopus (ds2ray.augment.opus); soundfile's Ogg/Opus is the reference
+    "opus": CodecFormat("OGG", "OPUS", OPUS_RATES),
     "vorbis": CodecFormat("OGG", "VORBIS", None),
 }
 #: soundfile's bitrate modes; libsndfile applies them to MP3 only.
@@ -102,29 +103,35 @@ def codec_delay(name: str, sample_rate: int, level: float, bitrate_mode: str | N
     return int(lags[int(np.argmax(values))])
 
 
+def soundfile_round_trip(audio: np.ndarray, sample_rate: int, name: str, level: float,
+                         bitrate_mode: str | None) -> np.ndarray:
+    """(N,) or (C, N) float64 audio at a rate the codec takes through soundfile and back, with the
+    codec delay removed and the input's length: MP3 and Vorbis here, and libsndfile's Ogg/Opus
+    (the reference the libopus path is measured against)."""
+    y = encode_decode(audio, sample_rate, CODECS[name], level, bitrate_mode)
+    delay = codec_delay(name, sample_rate, level, bitrate_mode)
+    if delay > 0:
+        y = y[..., delay:]
+    elif delay < 0:
+        y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(-delay, 0)])
+    return fit_length(y, audio.shape[-1])
+
+
 def codec_round_trip(audio: np.ndarray, sample_rate: int, name: str, level: float,
                      bitrate_mode: str | None = None, opus_complexity: int = MAX_COMPLEXITY) -> np.ndarray:
     """(N,) or (C, N) audio through codec ``name`` and back: same shape, dtype and alignment."""
-    codec = CODECS[name]
     n = audio.shape[-1]
     x = audio.astype(np.float64)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     scale = peak / MAX_PEAK if peak > MAX_PEAK else 1.0
     x = x / scale
-    rate = codec_rate(codec, sample_rate)
+    rate = codec_rate(CODECS[name], sample_rate)
     if rate != sample_rate:
         x = resample(x, sample_rate, rate)
-    length = x.shape[-1]
     if name == "opus":
         y = opus_round_trip(x, rate, opus_bitrate(level, 1 if x.ndim == 1 else x.shape[0]), opus_complexity)
     else:
-        y = encode_decode(x, rate, codec, level, bitrate_mode)
-        delay = codec_delay(name, rate, level, bitrate_mode)
-        if delay > 0:
-            y = y[..., delay:]
-        elif delay < 0:
-            y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(-delay, 0)])
-        y = fit_length(y, length)
+        y = soundfile_round_trip(x, rate, name, level, bitrate_mode)
     if rate != sample_rate:
         y = fit_length(resample(y, rate, sample_rate), n)
     return np.ascontiguousarray(y * scale, dtype=audio.dtype)

@@ -4,8 +4,9 @@ Why not soundfile: libsndfile's Ogg/Opus writer runs libopus at its default comp
 exposes no way to lower it, which made the ``codec`` augmentation the largest cost in the English
 recipe's loader processes (~38% of their CPU at prob 0.1). libopus's complexity 0-10 is the
 encoder's speed/quality trade-off; real senders use the whole range (WebRTC: 9 on desktops, 5 on
-phones), so drawing it is also a realistic augmentation. Measured on a 4 s clip at 16 kHz: 50 ms
-at complexity 10 (soundfile's Ogg/Opus: 55 ms), 16 ms at 5, 10 ms at 2 (``bench/augment.py``).
+phones), so drawing it is also a realistic augmentation. ``bench/augment.py`` (idle, 8.9 s mean
+utterances at levels 0.5-0.95, three runs): libsndfile's Ogg/Opus 146-155 CPU ms per utterance,
+this path 51-67 at complexity 10 and 33-46 with the complexity drawn 0-10 (3.4-4.4x less).
 
 Bitrate: :func:`opus_bitrate` maps soundfile's ``compression_level`` the way libsndfile does
 (linear from 256 kbit/s at 0 to 6 kbit/s at 1, per channel), so a level means the same bitrate

@@ -13,6 +13,17 @@ from ds2ray.testing.signals import click, noise, room_impulse, write_audio
 SR = 16000
 
 
+def lag_of(x: np.ndarray, y: np.ndarray, max_lag: int | None = None) -> int:
+    """The shift of ``y`` against ``x`` at the cross-correlation peak (positive: y is late), searched
+    within +-``max_lag`` samples (``None``: every lag)."""
+    size = 1 << int(np.ceil(np.log2(len(x) + len(y))))
+    corr = np.fft.irfft(np.fft.rfft(y.astype(np.float64), size) * np.conj(np.fft.rfft(x.astype(np.float64), size)),
+                        size)
+    limit = size // 2 - 1 if max_lag is None else max_lag
+    lags = np.concatenate([np.arange(0, limit + 1), np.arange(-limit, 0)])
+    return int(lags[int(np.argmax(np.concatenate([corr[:limit + 1], corr[size - limit:]])))])
+
+
 def audio_arrays(max_length: int, channels: list[int | None], amplitude: float):
     """Hypothesis strategy for audio: float32 or float64, shape (N,) (channel count ``None``) or (C, N),
     N in [0, ``max_length``], samples in [-``amplitude``, ``amplitude``] (float32-representable)."""

@@ -11,20 +11,11 @@ from ds2ray.augment.codec import LEVEL_STEP, codec_round_trip
 from ds2ray.augment.waveform import rms_db
 from ds2ray.testing.signals import speechlike
 
-from .conftest import SR
+from .conftest import SR, lag_of
 
 
 def codec(**params) -> list[dict]:
     return [{"type": "codec", "params": params, "prob": 1.0}]
-
-
-def lag_of(x: np.ndarray, y: np.ndarray) -> int:
-    """The shift of ``y`` against ``x`` at the cross-correlation peak (positive: y is late)."""
-    n = len(x)
-    corr = np.fft.irfft(np.fft.rfft(y.astype(np.float64), 2 * n) * np.conj(np.fft.rfft(x.astype(np.float64), 2 * n)),
-                        2 * n)
-    lag = int(np.argmax(corr))
-    return lag if lag < n else lag - 2 * n
 
 
 @pytest.mark.parametrize("name,level,mode", [
